@@ -1,0 +1,48 @@
+# One task runner for people, CI and hooks. `make demo` and `make test` work on a fresh machine
+# with only Python 3.11: they create .venv and install everything into it.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+UV     := $(VENV)/bin/uv
+STAMP  := $(VENV)/.installed
+PACKAGES := libs/schemas libs/runtime tools/devstack tools/market-sim \
+            services/ingest-rest services/ingest-ws services/normalizer \
+            services/sink-postgres services/alerts
+EDITABLES := $(foreach p,$(PACKAGES),-e $(p)) -e 'services/normalizer[faust]'
+PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+
+.PHONY: venv demo test test-fast lint typecheck audit jsonschema bench clean
+
+venv: $(STAMP)
+
+$(STAMP): constraints.txt $(PYPROJECTS) requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.8
+	$(UV) pip install --quiet --python $(PY) -c constraints.txt --build-constraint constraints.txt \
+	    $(EDITABLES) -r requirements-dev.txt
+	touch $(STAMP)
+
+demo: venv  ## run the whole pipeline locally (DEMO_DURATION=N to stop after N seconds)
+	$(PY) -m coinstream.devstack demo
+
+test: venv  ## the test suite: real broker, real PostgreSQL, real local servers
+	$(PY) -m pytest
+
+test-fast: venv  ## pure tests only (no broker, no database)
+	$(PY) -m pytest -m "not kafka and not postgres and not e2e"
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(VENV)/bin/mypy libs services tools
+
+audit: venv  ## known vulnerabilities in the pinned dependency set
+	$(VENV)/bin/pip-audit --progress-spinner off -r constraints.txt
+
+jsonschema: venv
+	$(PY) -m coinstream.schemas export-jsonschema docs/jsonschema
+
+clean:
+	rm -rf $(VENV) .devstack

@@ -1,0 +1,45 @@
+"""The raw envelope: one verbatim source payload with where and when it was received."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from coinstream.schemas.types import UtcDatetime
+
+ENVELOPE_VERSION = 1
+
+
+class RequestMeta(BaseModel):
+    """How a REST payload was fetched. Never contains secrets (keys are stripped)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    method: str = "GET"
+    url: str = Field(description="URL without query string or credentials")
+    params: dict[str, JsonValue] = Field(default_factory=dict, description="Query, no secrets")
+    status: int = Field(description="HTTP status code")
+    latency_ms: float = Field(ge=0)
+    attempt: int = Field(1, ge=1)
+
+
+class RawEnvelope(BaseModel):
+    """A source payload exactly as received, on ``coinstream.raw.<source>.v1``.
+
+    ``payload`` is the verbatim text of the HTTP body or WebSocket frame, so numbers keep every
+    digit they had on the wire; parse it with ``json.loads(payload, parse_float=Decimal)``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_version: int = ENVELOPE_VERSION
+    envelope_id: str = Field(description="Unique id of this envelope (random)")
+    source: str = Field(description="Source name, e.g. binance or coingecko")
+    channel: str = Field(description="REST endpoint or WebSocket channel/stream name")
+    received_at: UtcDatetime = Field(description="Receipt time, UTC, microseconds")
+    payload: str = Field(description="Verbatim payload text")
+    connection_id: str | None = Field(None, description="WebSocket connection that received it")
+    request: RequestMeta | None = Field(None, description="REST request metadata")
+    replayed: bool = Field(False, description="True when produced by a replay of a recording")
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()

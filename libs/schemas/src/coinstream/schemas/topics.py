@@ -1,0 +1,110 @@
+"""Topic registry: the public topic names, their keys and their recommended configuration."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+RAW_SOURCES: tuple[str, ...] = (
+    "coingecko",
+    "coinmarketcap",
+    "cmc-dex",
+    "feargreed",
+    "binance",
+    "coinbase",
+    "kraken",
+)
+"""Sources shipped with Coinstream. Plugins may add more; names match ``[a-z0-9][a-z0-9-]*``."""
+
+REST_SOURCES: tuple[str, ...] = ("coingecko", "coinmarketcap", "cmc-dex", "feargreed")
+WS_SOURCES: tuple[str, ...] = ("binance", "coinbase", "kraken")
+
+_SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """How a topic should be created: partitions and topic-level configs."""
+
+    name: str
+    partitions: int
+    key: str
+    configs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """All Coinstream topic names for one prefix (``coinstream`` unless configured)."""
+
+    prefix: str = "coinstream"
+
+    def __post_init__(self) -> None:
+        if not _PREFIX.match(self.prefix):
+            raise ValueError(f"invalid topic prefix {self.prefix!r}: use letters, digits, . _ -")
+
+    def raw(self, source: str) -> str:
+        """``<prefix>.raw.<source>.v1``: verbatim payloads from one source, in raw envelopes."""
+        if not _SOURCE_NAME.match(source):
+            raise ValueError(f"invalid source name {source!r}: use lowercase letters, digits, -")
+        return f"{self.prefix}.raw.{source}.v1"
+
+    @property
+    def prices(self) -> str:
+        return f"{self.prefix}.prices.v1"
+
+    @property
+    def sentiment(self) -> str:
+        return f"{self.prefix}.sentiment.v1"
+
+    @property
+    def metadata(self) -> str:
+        return f"{self.prefix}.metadata.v1"
+
+    @property
+    def candles(self) -> str:
+        return f"{self.prefix}.candles.v1"
+
+    @property
+    def feed_status(self) -> str:
+        return f"{self.prefix}.feed-status.v1"
+
+    @property
+    def alerts(self) -> str:
+        return f"{self.prefix}.alerts.v1"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.prefix}.dlq.v1"
+
+    def all_raw(self, sources: tuple[str, ...] = RAW_SOURCES) -> list[str]:
+        return [self.raw(s) for s in sources]
+
+    def canonical(self) -> list[str]:
+        return [
+            self.prices,
+            self.sentiment,
+            self.metadata,
+            self.candles,
+            self.feed_status,
+            self.alerts,
+        ]
+
+    def specs(self, sources: tuple[str, ...] = RAW_SOURCES, partitions: int = 3) -> list[TopicSpec]:
+        """Every topic with its recommended partitions, key and configuration."""
+        specs = [TopicSpec(self.raw(s), partitions, "venue:symbol or endpoint") for s in sources]
+        specs += [
+            TopicSpec(self.prices, partitions, "canonical symbol, e.g. BTC-USDT"),
+            TopicSpec(self.sentiment, partitions, "subject:metric"),
+            TopicSpec(
+                self.metadata,
+                partitions,
+                "entity id, e.g. asset:bitcoin",
+                {"cleanup.policy": "compact"},
+            ),
+            TopicSpec(self.candles, partitions, "venue:symbol"),
+            TopicSpec(self.feed_status, partitions, "source[:symbol]"),
+            TopicSpec(self.alerts, partitions, "alert fingerprint"),
+            TopicSpec(self.dlq, partitions, "origin key (unchanged)"),
+        ]
+        return specs

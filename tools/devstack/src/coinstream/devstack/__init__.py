@@ -1,0 +1,1 @@
+"""Local development stack: broker, database, simulator and the demo runner."""

@@ -1,0 +1,1 @@
+"""Local market simulator speaking each data source's real wire protocol."""

@@ -1,0 +1,38 @@
+"""``python -m coinstream.marketsim --port 8900 --rate 5``: run the market simulator."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from coinstream.marketsim.market import Market
+from coinstream.marketsim.server import SimServer
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    server = SimServer(Market(rate=args.rate, seed=args.seed), host=args.host, port=args.port)
+    await server.start()
+    print(f"market simulator on {server.base_url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m coinstream.marketsim")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8900)
+    parser.add_argument("--rate", type=float, default=5.0, help="trades/s per instrument")
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(_serve(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Run the simulator on a port: ``async with SimServer() as sim: sim.base_url``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from coinstream.marketsim.app import SIM_KEY, Simulator, create_app
+from coinstream.marketsim.market import Market
+
+
+class SimServer:
+    def __init__(self, market: Market | None = None, host: str = "127.0.0.1", port: int = 0,
+                 run_market: bool = True) -> None:
+        self.app = create_app(market, run_market=run_market)
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def sim(self) -> Simulator:
+        return self.app[SIM_KEY]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        if self.port == 0 and site._server is not None:
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def aclose(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def __aenter__(self) -> SimServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
