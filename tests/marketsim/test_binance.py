@@ -39,8 +39,9 @@ async def test_set_price_moves_the_market_and_slack_records_posts() -> None:
     import aiohttp
 
     async with SimServer(Market(rate=0, seed=3)) as server, aiohttp.ClientSession() as http:
-        async with http.post(f"{server.base_url}/_sim/price",
-                             json={"symbol": "BTC-USDT", "price": "80000"}) as r:
+        async with http.post(
+            f"{server.base_url}/_sim/price", json={"symbol": "BTC-USDT", "price": "80000"}
+        ) as r:
             assert r.status == 200
         assert server.sim.market.price("BTC-USDT") == Decimal("80000")
         async with http.post(f"{server.base_url}/slack/webhook/T0/B0/x", json={"text": "hi"}) as r:

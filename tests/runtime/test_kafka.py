@@ -47,12 +47,22 @@ async def test_consumer_commits_and_resumes(kafka_settings: KafkaSettings, topic
 async def test_dead_letter_carries_reason_and_origin(kafka_settings: KafkaSettings) -> None:
     async with KafkaProducer(kafka_settings) as producer:
         dlq = DeadLetterPublisher(producer, service="test")
-        fut = await dlq.publish(b"{not json", reason="payload is not JSON", error=ValueError("x"),
-                                origin_topic="coinstream.raw.binance.v1", origin_partition=1,
-                                origin_offset=7, key=b"binance:BTC-USDT")
+        fut = await dlq.publish(
+            b"{not json",
+            reason="payload is not JSON",
+            error=ValueError("x"),
+            origin_topic="coinstream.raw.binance.v1",
+            origin_partition=1,
+            origin_offset=7,
+            key=b"binance:BTC-USDT",
+        )
         await fut
     [record] = await read_topic(kafka_settings, kafka_settings.topics.dlq)
     letter = DeadLetter.from_headers(record.headers)
     assert record.value == b"{not json"
     assert (letter.reason, letter.error_class, letter.origin_partition, letter.origin_offset) == (
-        "payload is not JSON", "ValueError", 1, 7)
+        "payload is not JSON",
+        "ValueError",
+        1,
+        7,
+    )

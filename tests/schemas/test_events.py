@@ -22,9 +22,15 @@ T0 = datetime(2024, 3, 25, 8, 45, 0, 123456, tzinfo=UTC)
 
 def price(**kw: object) -> PriceEvent:
     base: dict[str, object] = dict(
-        event_id=deterministic_id("trade", "binance", "BTC-USDT", 1), event_time=T0,
-        received_at=T0 + timedelta(milliseconds=3), source="binance", kind="trade",
-        symbol="BTC-USDT", base="BTC", quote="USDT", price=Decimal("67187.33589365"),
+        event_id=deterministic_id("trade", "binance", "BTC-USDT", 1),
+        event_time=T0,
+        received_at=T0 + timedelta(milliseconds=3),
+        source="binance",
+        kind="trade",
+        symbol="BTC-USDT",
+        base="BTC",
+        quote="USDT",
+        price=Decimal("67187.33589365"),
         size=Decimal("0.00100000"),
     )
     base.update(kw)
@@ -70,19 +76,53 @@ def test_times_are_normalised_to_utc_with_microseconds() -> None:
 
 def test_decode_event_dispatches_on_type() -> None:
     candle = CandleEvent(
-        event_id=deterministic_id("candle", "binance", "BTC-USDT", "1m", T0), event_time=T0,
-        received_at=T0, source="binance", venue="binance", symbol="BTC-USDT", open_time=T0,
-        close_time=T0 + timedelta(minutes=1), open=Decimal(1), high=Decimal(2), low=Decimal(1),
-        close=Decimal(2), volume=Decimal(3), quote_volume=Decimal(5), vwap=Decimal("1.66"),
-        trade_count=2, revision=1,
+        event_id=deterministic_id("candle", "binance", "BTC-USDT", "1m", T0),
+        event_time=T0,
+        received_at=T0,
+        source="binance",
+        venue="binance",
+        symbol="BTC-USDT",
+        open_time=T0,
+        close_time=T0 + timedelta(minutes=1),
+        open=Decimal(1),
+        high=Decimal(2),
+        low=Decimal(1),
+        close=Decimal(2),
+        volume=Decimal(3),
+        quote_volume=Decimal(5),
+        vwap=Decimal("1.66"),
+        trade_count=2,
+        revision=1,
     )
-    status = FeedStatusEvent(event_id="x", event_time=T0, received_at=T0, source="coinbase",
-                             status="gap", symbol="BTC-USD", cause="sequence 5 -> 9")
-    health = ServiceHealthEvent(event_id="y", event_time=T0, received_at=T0, source="ingest-ws",
-                                service="ingest-ws", instance="a", status="ready")
-    alert = AlertEvent(event_id="z", event_time=T0, received_at=T0, source="alerts",
-                       fingerprint="f", rule_id="r", rule_type="price_threshold",
-                       status="firing", summary="BTC above 70000")
+    status = FeedStatusEvent(
+        event_id="x",
+        event_time=T0,
+        received_at=T0,
+        source="coinbase",
+        status="gap",
+        symbol="BTC-USD",
+        cause="sequence 5 -> 9",
+    )
+    health = ServiceHealthEvent(
+        event_id="y",
+        event_time=T0,
+        received_at=T0,
+        source="ingest-ws",
+        service="ingest-ws",
+        instance="a",
+        status="ready",
+    )
+    alert = AlertEvent(
+        event_id="z",
+        event_time=T0,
+        received_at=T0,
+        source="alerts",
+        fingerprint="f",
+        rule_id="r",
+        rule_type="price_threshold",
+        status="firing",
+        summary="BTC above 70000",
+    )
     for event in (candle, status, health, alert):
         assert decode_event(event.to_json()) == event
 

@@ -4,11 +4,32 @@ import coinstream.schemas as schemas
 from coinstream.schemas import Topics
 
 PUBLIC = [
-    "RAW_SOURCES", "REST_SOURCES", "SCHEMA_VERSION", "WS_SOURCES", "AlertEvent", "AnyEvent",
-    "AssetMetadataEvent", "CandleEvent", "DeadLetter", "Event", "ExactDecimal", "FeedEvent",
-    "FeedStatusEvent", "PriceEvent", "RawEnvelope", "RequestMeta", "SentimentEvent",
-    "ServiceHealthEvent", "TopicSpec", "Topics", "UtcDatetime", "decode_envelope",
-    "decode_event", "deterministic_id", "export_jsonschema", "json_schemas",
+    "RAW_SOURCES",
+    "REST_SOURCES",
+    "SCHEMA_VERSION",
+    "WS_SOURCES",
+    "AlertEvent",
+    "AnyEvent",
+    "AssetMetadataEvent",
+    "CandleEvent",
+    "DeadLetter",
+    "Event",
+    "ExactDecimal",
+    "FeedEvent",
+    "FeedStatusEvent",
+    "PriceEvent",
+    "RawEnvelope",
+    "RequestMeta",
+    "SentimentEvent",
+    "ServiceHealthEvent",
+    "TopicSpec",
+    "Topics",
+    "UtcDatetime",
+    "decode_envelope",
+    "decode_event",
+    "deterministic_id",
+    "export_jsonschema",
+    "json_schemas",
 ]
 
 

@@ -11,6 +11,7 @@ from coinstream.runtime.kafka import (
     ensure_topics,
 )
 from coinstream.runtime.logging import configure_logging, mask_secrets
+from coinstream.runtime.reporting import HealthReporter
 from coinstream.runtime.service import run, run_until_stopped
 from coinstream.runtime.settings import HttpSettings, KafkaSettings, ServiceSettings
 
@@ -19,6 +20,7 @@ __all__ = [
     "CoinstreamError",
     "ConfigurationError",
     "DeadLetterPublisher",
+    "HealthReporter",
     "HealthServer",
     "HttpSettings",
     "KafkaConsumer",

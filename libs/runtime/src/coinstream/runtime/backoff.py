@@ -31,7 +31,7 @@ class Backoff:
         delay = min(self.maximum, self.initial * self.factor**self.attempts)
         self.attempts += 1
         if self.jitter:
-            delay = delay * (1 - self.jitter) + random.uniform(0, delay * self.jitter)  # noqa: S311
+            delay = delay * (1 - self.jitter) + random.uniform(0, delay * self.jitter)
         return delay
 
     def succeeded(self) -> None:

@@ -102,13 +102,18 @@ class KafkaProducer(_Lifecycle):
     ) -> asyncio.Future[RecordMetadata]:
         """Queue a record; await the returned future for the broker's acknowledgement."""
         self._check_open()
-        return await self._producer.send(topic, value, key=key, headers=list(headers or []))
+        fut: asyncio.Future[RecordMetadata] = await self._producer.send(
+            topic, value, key=key, headers=list(headers or [])
+        )
+        return fut
 
     async def send_and_wait(
         self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None
     ) -> RecordMetadata:
         self._check_open()
-        return await self._producer.send_and_wait(topic, value, key=key, headers=list(headers or []))
+        return await self._producer.send_and_wait(
+            topic, value, key=key, headers=list(headers or [])
+        )
 
     async def flush(self) -> None:
         await self._producer.flush()
@@ -176,7 +181,10 @@ class KafkaConsumer(_Lifecycle):
         self, timeout_ms: int = 500, max_records: int | None = None
     ) -> dict[TopicPartition, list[Any]]:
         self._check_open()
-        return await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        batch: dict[TopicPartition, list[Any]] = await self._consumer.getmany(
+            timeout_ms=timeout_ms, max_records=max_records
+        )
+        return batch
 
     async def commit(self, offsets: dict[TopicPartition, int] | None = None) -> None:
         """Commit ``offsets`` (next offset to read, per partition) or the current position."""
@@ -250,8 +258,13 @@ class DeadLetterPublisher:
         )
         log.warning(
             "dead letter",
-            extra={"reason": reason, "error_class": error_class, "origin_topic": origin_topic,
-                   "origin_partition": origin_partition, "origin_offset": origin_offset},
+            extra={
+                "reason": reason,
+                "error_class": error_class,
+                "origin_topic": origin_topic,
+                "origin_partition": origin_partition,
+                "origin_offset": origin_offset,
+            },
         )
         return await self._producer.send(
             self.topic, value, key=key, headers=[*headers, *letter.to_headers()]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 log = logging.getLogger(__name__)
 
-ServiceMain = Callable[[asyncio.Event], Awaitable[None]]
+ServiceMain = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 """A service's main coroutine: runs until ``stop`` is set, then drains and returns."""
 
 

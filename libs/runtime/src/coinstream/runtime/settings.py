@@ -46,7 +46,7 @@ class KafkaSettings(BaseSettings):
 class HttpSettings(BaseModel):
     """Where the service serves ``/healthz``, ``/readyz`` and ``/metrics`` (port 0 = any)."""
 
-    host: str = "0.0.0.0"  # noqa: S104 - probes come from outside the container
+    host: str = "0.0.0.0"
     port: int = Field(8080, ge=0, le=65535)
 
 

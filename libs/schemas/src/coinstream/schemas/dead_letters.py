@@ -46,7 +46,9 @@ class DeadLetter:
         ]
 
     @classmethod
-    def from_headers(cls, headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]) -> DeadLetter:
+    def from_headers(
+        cls, headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]
+    ) -> DeadLetter:
         """Read the dead-letter headers of a consumed record (raises ``KeyError`` if absent)."""
         h = {k: v.decode() for k, v in headers}
         failed = h.get(HEADER_FAILED_AT)

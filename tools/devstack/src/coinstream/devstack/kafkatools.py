@@ -38,7 +38,7 @@ async def read_topic(
     await consumer.start()
     records: list[ConsumerRecord[Any, Any]] = []
     try:
-        partitions = []
+        partitions: list[TopicPartition] = []
         deadline = asyncio.get_running_loop().time() + timeout
         while not partitions:
             for t in topics:

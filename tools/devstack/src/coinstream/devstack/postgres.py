@@ -87,15 +87,40 @@ class LocalPostgres:
             os.chown(self.data_dir, self._user.pw_uid, self._user.pw_gid)
         self.data_dir.chmod(0o700)
         if not (self.data_dir / "PG_VERSION").exists():
-            self._run([_bin("initdb"), "-D", str(self.data_dir), "-U", "postgres",
-                       "--auth=trust", "--encoding=UTF8", "--no-sync"])
+            self._run(
+                [
+                    _bin("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-sync",
+                ]
+            )
 
     def start(self) -> None:
         self._prepare()
-        opts = (f"-h {self.host} -p {self.port} -k {self.data_dir} -c fsync=on "
-                f"-c max_connections=200 -c shared_buffers=128MB")
-        self._run([_bin("pg_ctl"), "-D", str(self.data_dir), "-o", opts,
-                   "-l", str(self.data_dir / "server.log"), "-w", "-t", "60", "start"])
+        opts = (
+            f"-h {self.host} -p {self.port} -k {self.data_dir} -c fsync=on "
+            f"-c max_connections=200 -c shared_buffers=128MB"
+        )
+        self._run(
+            [
+                _bin("pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-o",
+                opts,
+                "-l",
+                str(self.data_dir / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
         wait_for_port(self.host, self.port)
 
     def stop(self, mode: str = "fast") -> None:
@@ -116,6 +141,7 @@ class LocalPostgres:
         self.start()
         return self
 
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.cleanup()

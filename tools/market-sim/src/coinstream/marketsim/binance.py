@@ -40,13 +40,28 @@ def _ms(trade_time: Any) -> int:
 
 def trade_payload(t: Trade) -> dict[str, Any]:
     ms = _ms(t.time)
-    return {"e": "trade", "E": ms, "s": venue_symbol(t.symbol), "t": t.trade_id,
-            "p": _dec(t.price), "q": _dec(t.size), "T": ms, "m": t.side == "sell", "M": True}
+    return {
+        "e": "trade",
+        "E": ms,
+        "s": venue_symbol(t.symbol),
+        "t": t.trade_id,
+        "p": _dec(t.price),
+        "q": _dec(t.size),
+        "T": ms,
+        "m": t.side == "sell",
+        "M": True,
+    }
 
 
 def book_ticker_payload(q: Quote) -> dict[str, Any]:
-    return {"u": q.update_id, "s": venue_symbol(q.symbol), "b": _dec(q.bid),
-            "B": _dec(q.bid_size), "a": _dec(q.ask), "A": _dec(q.ask_size)}
+    return {
+        "u": q.update_id,
+        "s": venue_symbol(q.symbol),
+        "b": _dec(q.bid),
+        "B": _dec(q.bid_size),
+        "a": _dec(q.ask),
+        "A": _dec(q.ask_size),
+    }
 
 
 class _Connection:
@@ -89,8 +104,9 @@ class _Connection:
         elif method == "LIST_SUBSCRIPTIONS":
             await self.ws.send_json({"result": sorted(self.streams), "id": req_id})
         else:
-            await self.ws.send_json({"code": 2, "msg": f"Invalid request: unknown method {method}",
-                                     "id": req_id})
+            await self.ws.send_json(
+                {"code": 2, "msg": f"Invalid request: unknown method {method}", "id": req_id}
+            )
 
 
 async def combined_stream(request: web.Request) -> web.WebSocketResponse:

@@ -144,8 +144,15 @@ class Market:
         trade = Trade(symbol, self._trade_ids[symbol], price, size, side, now)
         self._update_ids[symbol] += 1
         spread = max(inst.tick, (price * Decimal("0.0001")).quantize(inst.tick))
-        quote = Quote(symbol, self._update_ids[symbol], price - spread, size * 3, price + spread,
-                      size * 2, now)
+        quote = Quote(
+            symbol,
+            self._update_ids[symbol],
+            price - spread,
+            size * 3,
+            price + spread,
+            size * 2,
+            now,
+        )
         self._publish(trade)
         self._publish(quote)
         return trade, quote

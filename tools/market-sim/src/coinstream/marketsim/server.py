@@ -9,8 +9,13 @@ from coinstream.marketsim.market import Market
 
 
 class SimServer:
-    def __init__(self, market: Market | None = None, host: str = "127.0.0.1", port: int = 0,
-                 run_market: bool = True) -> None:
+    def __init__(
+        self,
+        market: Market | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        run_market: bool = True,
+    ) -> None:
         self.app = create_app(market, run_market=run_market)
         self.host = host
         self.port = port
@@ -33,8 +38,9 @@ class SimServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        if self.port == 0 and site._server is not None:
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        sockets = getattr(site._server, "sockets", None)
+        if self.port == 0 and sockets:
+            self.port = int(sockets[0].getsockname()[1])
 
     async def aclose(self) -> None:
         if self._runner is not None:

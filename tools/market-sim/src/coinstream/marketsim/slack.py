@@ -19,16 +19,18 @@ async def incoming_webhook(request: web.Request) -> web.Response:
     sim = request.app[SIM_KEY]
     retry_after = sim.faults.pop("slack.429", None)
     if retry_after is not None:
-        return web.Response(status=429, text="rate_limited",
-                            headers={"Retry-After": str(retry_after)})
+        return web.Response(
+            status=429, text="rate_limited", headers={"Retry-After": str(retry_after)}
+        )
     try:
         body = orjson.loads(await request.read())
     except orjson.JSONDecodeError:
         return web.Response(status=400, text="invalid_payload")
     if not isinstance(body, dict) or not (body.get("text") or body.get("blocks")):
         return web.Response(status=400, text="no_text")
-    sim.record("slack", {"path": request.match_info["path"], "received_at": time.time(),
-                         "body": body})
+    sim.record(
+        "slack", {"path": request.match_info["path"], "received_at": time.time(), "body": body}
+    )
     return web.Response(text="ok")
 
 
