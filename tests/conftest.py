@@ -9,6 +9,7 @@ PostgreSQL); tests that must stop and restart a server then skip with the reason
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -31,7 +32,8 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker | N
     if EXTERNAL_KAFKA:
         yield None
         return
-    log = tmp_path_factory.mktemp("tansu") / "tansu.log"
+    # Outside pytest's basetemp: concurrent pytest runs prune each other's old basetemps.
+    log = Path(tempfile.mkdtemp(prefix="coinstream-tansu-")) / "tansu.log"
     with TansuBroker(log_path=log) as b:
         yield b
 
@@ -80,7 +82,7 @@ def local_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPo
     if EXTERNAL_DATABASE:
         yield None
         return
-    pg = LocalPostgres(Path(tmp_path_factory.mktemp("pg")) / "data")
+    pg = LocalPostgres()  # own temp dir, removed by cleanup()
     pg.start()
     try:
         yield pg

@@ -35,17 +35,24 @@ class Simulator:
 
     market: Market
     faults: dict[str, Any] = field(default_factory=dict)
+    plugin_errors: dict[str, str] = field(default_factory=dict)
     recordings: dict[str, list[Any]] = field(default_factory=dict)
 
     def record(self, channel: str, item: Any) -> None:
         self.recordings.setdefault(channel, []).append(item)
 
 
-def load_plugins() -> dict[str, Any]:
-    plugins = {}
+def load_plugins() -> tuple[dict[str, Any], dict[str, str]]:
+    """Load every registered plugin; a plugin that fails to import is reported, not fatal."""
+    plugins: dict[str, Any] = {}
+    errors: dict[str, str] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        plugins[ep.name] = ep.load()
-    return plugins
+        try:
+            plugins[ep.name] = ep.load()
+        except Exception as exc:  # one broken plugin must not take the others down
+            errors[ep.name] = repr(exc)
+            log.error("simulator plugin %s failed to load: %r", ep.name, exc)
+    return plugins, errors
 
 
 async def _set_price(request: web.Request) -> web.Response:
@@ -64,6 +71,7 @@ async def _state(request: web.Request) -> web.Response:
         {
             "prices": {s: str(sim.market.price(s)) for s in sim.market.instruments},
             "faults": {k: repr(v) for k, v in sim.faults.items()},
+            "plugin_errors": sim.plugin_errors,
             "recordings": {k: len(v) for k, v in sim.recordings.items()},
         }
     )
@@ -102,7 +110,8 @@ def create_app(market: Market | None = None, run_market: bool = True) -> web.App
             web.delete("/_sim/recordings/{name}", _recordings),
         ]
     )
-    for name, setup in sorted(load_plugins().items()):
+    plugins, sim.plugin_errors = load_plugins()
+    for name, setup in sorted(plugins.items()):
         setup(app, sim)
         log.debug("simulator plugin loaded", extra={"plugin": name})
 

@@ -1,0 +1,228 @@
+"""Launching the five services as separate processes with one consistent configuration.
+
+Used by ``make demo`` and by the end-to-end tests, so both run exactly the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from coinstream.devstack.ports import free_port
+
+SERVICES: dict[str, str] = {
+    "ingest-ws": "coinstream.ingest_ws",
+    "ingest-rest": "coinstream.ingest_rest",
+    "normalizer": "coinstream.normalizer",
+    "sink-postgres": "coinstream.sink_postgres",
+    "alerts": "coinstream.alerts",
+}
+ENV_PREFIX: dict[str, str] = {
+    "ingest-ws": "INGEST_WS_",
+    "ingest-rest": "INGEST_REST_",
+    "normalizer": "NORMALIZER_",
+    "sink-postgres": "SINK_POSTGRES_",
+    "alerts": "ALERTS_",
+}
+REPO_ROOT = Path(__file__).resolve().parents[5]
+DEFAULT_RULES = REPO_ROOT / "deploy" / "local" / "alert-rules.yaml"
+DEMO_SYMBOLS = {
+    "binance": ["BTC-USDT", "ETH-USDT", "SOL-USDT", "PEPE-USDT"],
+    "coinbase": ["BTC-USD", "ETH-USD"],
+    "kraken": ["BTC-USD", "ETH-USD"],
+}
+
+
+@dataclass
+class StackConfig:
+    """Where the services find the broker, the database and the simulator."""
+
+    bootstrap: str
+    database_url: str
+    sim_http: str  # e.g. http://127.0.0.1:8900
+    topic_prefix: str = "coinstream"
+    local_broker: bool = True
+    rules_file: Path = DEFAULT_RULES
+    log_dir: Path | None = None
+    rest_interval_s: float = 5.0
+    ws_venues: tuple[str, ...] = ("binance", "coinbase", "kraken")
+    rest_sources: tuple[str, ...] = ("coingecko", "coinmarketcap", "cmc-dex", "feargreed")
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def sim_ws(self) -> str:
+        return self.sim_http.replace("http://", "ws://", 1)
+
+
+def kafka_env(cfg: StackConfig) -> dict[str, str]:
+    env = {"KAFKA_BOOTSTRAP_SERVERS": cfg.bootstrap, "KAFKA_TOPIC_PREFIX": cfg.topic_prefix}
+    if cfg.local_broker:
+        # Tansu rejects aiokafka's idempotent producer, and a short session timeout makes
+        # group joins take about a second there (Apache Kafka needs >= 6000 ms).
+        env |= {
+            "KAFKA_ENABLE_IDEMPOTENCE": "false",
+            "KAFKA_SESSION_TIMEOUT_MS": "2000",
+            "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+        }
+    return env
+
+
+def service_env(name: str, cfg: StackConfig, http_port: int) -> dict[str, str]:
+    """The environment one service process gets (on top of the parent's environment)."""
+    p = ENV_PREFIX[name]
+    env = kafka_env(cfg) | {
+        f"{p}HTTP__PORT": str(http_port),
+        f"{p}HTTP__HOST": "127.0.0.1",
+        f"{p}HEALTH_INTERVAL_S": "5",
+        f"{p}LOG_LEVEL": "INFO",
+    }
+    if name == "ingest-ws":
+        urls = {
+            "binance": f"{cfg.sim_ws}/binance",
+            "coinbase": f"{cfg.sim_ws}/coinbase",
+            "kraken": f"{cfg.sim_ws}/kraken/v2",
+        }
+        for venue, url in urls.items():
+            v = venue.upper()
+            env[f"{p}{v}__ENABLED"] = str(venue in cfg.ws_venues).lower()
+            env[f"{p}{v}__URL"] = url
+            env[f"{p}{v}__SYMBOLS"] = json.dumps(DEMO_SYMBOLS[venue])
+    elif name == "ingest-rest":
+        bases = {
+            "coingecko": f"{cfg.sim_http}/coingecko/api/v3",
+            "coinmarketcap": f"{cfg.sim_http}/cmc",
+            "cmc-dex": f"{cfg.sim_http}/cmc",
+            "feargreed": f"{cfg.sim_http}/feargreed",
+        }
+        for source, base in bases.items():
+            s = source.upper().replace("-", "_")
+            env[f"{p}{s}__ENABLED"] = str(source in cfg.rest_sources).lower()
+            env[f"{p}{s}__BASE_URL"] = base
+            env[f"{p}{s}__INTERVAL_S"] = str(cfg.rest_interval_s)
+        env[f"{p}COINMARKETCAP__API_KEY"] = "demo-key"
+        env[f"{p}CMC_DEX__API_KEY"] = "demo-key"
+    elif name == "sink-postgres":
+        env[f"{p}DATABASE_URL"] = cfg.database_url
+        env[f"{p}BATCH_MAX_WAIT_MS"] = "250"
+    elif name == "alerts":
+        env[f"{p}DATABASE_URL"] = cfg.database_url
+        env[f"{p}RULES_FILE"] = str(cfg.rules_file)
+        env["ALERTS_SLACK_WEBHOOK_URL"] = f"{cfg.sim_http}/slack/webhook/T000/B000/demo"
+        env["ALERTS_TELEGRAM_BOT_TOKEN"] = "123456:demo-token"
+        env["ALERTS_TELEGRAM_API_URL"] = f"{cfg.sim_http}/telegram"
+    env |= cfg.extra_env.get(name, {})
+    return env
+
+
+class ServiceProcess:
+    """One service running as ``python -m coinstream.<pkg>``; logs go to a file."""
+
+    def __init__(self, name: str, cfg: StackConfig) -> None:
+        self.name = name
+        self.module = SERVICES[name]
+        self.http_port = free_port()
+        self.env = service_env(name, cfg, self.http_port)
+        self.log_path = (cfg.log_dir / f"{name}.log") if cfg.log_dir else None
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def start(self) -> None:
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module],
+            env={**os.environ, **self.env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if not isinstance(out, int):
+            out.close()
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 20.0, kill: bool = False) -> int | None:
+        """SIGTERM (or SIGKILL) and wait; returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+    def log_tail(self, lines: int = 30) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+class SimulatorProcess:
+    """The market simulator as a separate process."""
+
+    def __init__(self, port: int = 0, rate: float = 5.0, log_path: Path | None = None) -> None:
+        self.port = port or free_port()
+        self.rate = rate
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        from coinstream.devstack.ports import wait_for_port
+
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "coinstream.marketsim",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--rate",
+                str(self.rate),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if not isinstance(out, int):
+            out.close()
+        wait_for_port("127.0.0.1", self.port, timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def stop_all(procs: list[ServiceProcess], timeout: float = 20.0) -> dict[str, int | None]:
+    """SIGTERM every service at once, then wait for each: a graceful, parallel shutdown."""
+    for p in procs:
+        if p.running and p.proc is not None:
+            p.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    codes: dict[str, int | None] = {}
+    for p in procs:
+        codes[p.name] = p.stop(timeout=max(0.1, deadline - time.monotonic()))
+    return codes
