@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import sys
 import time
@@ -77,6 +78,9 @@ async def run_demo() -> int:
             database_url = external_db
             _say("PostgreSQL: using DATABASE_URL; no server started")
         else:
+            # A fresh database each run: the local broker keeps topics in memory, so data (and
+            # alert state, consumer offsets) from an earlier run would not match its topics.
+            shutil.rmtree(state_dir / "pgdata", ignore_errors=True)
             pg = LocalPostgres(state_dir / "pgdata")
             pg.start()
             database_url = pg.dsn

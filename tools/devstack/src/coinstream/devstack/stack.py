@@ -130,6 +130,7 @@ class ServiceProcess:
         self.env = service_env(name, cfg, self.http_port)
         self.log_path = (cfg.log_dir / f"{name}.log") if cfg.log_dir else None
         self.proc: subprocess.Popen[bytes] | None = None
+        self._sent: set[signal.Signals] = set()
 
     @property
     def health_url(self) -> str:
@@ -137,6 +138,7 @@ class ServiceProcess:
 
     def start(self) -> None:
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self._sent = set()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", self.module],
             env={**os.environ, **self.env},
@@ -156,13 +158,19 @@ class ServiceProcess:
         if self.proc is None:
             return None
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            self.signal(signal.SIGKILL if kill else signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
         return self.proc.returncode
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` once: a second SIGTERM during draining would kill the process."""
+        if self.proc is not None and self.proc.poll() is None and sig not in self._sent:
+            self._sent.add(sig)
+            self.proc.send_signal(sig)
 
     def log_tail(self, lines: int = 30) -> str:
         if self.log_path is None or not self.log_path.exists():
@@ -219,8 +227,7 @@ class SimulatorProcess:
 def stop_all(procs: list[ServiceProcess], timeout: float = 20.0) -> dict[str, int | None]:
     """SIGTERM every service at once, then wait for each: a graceful, parallel shutdown."""
     for p in procs:
-        if p.running and p.proc is not None:
-            p.proc.send_signal(signal.SIGTERM)
+        p.signal(signal.SIGTERM)
     deadline = time.monotonic() + timeout
     codes: dict[str, int | None] = {}
     for p in procs:
