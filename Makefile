@@ -46,3 +46,20 @@ jsonschema: venv
 
 clean:
 	rm -rf $(VENV) .devstack
+
+# --- deployment (issue 8) ------------------------------------------------------------------
+.PHONY: asyncapi deploy-check audit-strict images
+
+asyncapi: venv  ## regenerate docs/asyncapi.yaml from libs/schemas (a test keeps it in sync)
+	$(PY) -m coinstream.schemas export-asyncapi docs/asyncapi.yaml
+
+deploy-check: venv  ## offline: compose, Kubernetes manifests, Dockerfiles, AsyncAPI, lone installs
+	$(PY) -m pytest tests/deploy -q
+
+audit-strict: venv  ## like audit, but fails when a package could not be checked at all
+	$(VENV)/bin/pip-audit --progress-spinner off --strict -r constraints.txt
+
+images:  ## build every image (needs a Docker engine): coinstream/<name>:$(TAG)
+	for f in services/*/Dockerfile tools/market-sim/Dockerfile; do \
+	    docker build -f $$f -t coinstream/$$(basename $$(dirname $$f)):$(or $(TAG),dev) . || exit 1; \
+	done

@@ -30,7 +30,10 @@ T = TypeVar("T")
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]], ok: Callable[[T], bool], timeout: float, what: str,
+    probe: Callable[[], Awaitable[T]],
+    ok: Callable[[T], bool],
+    timeout: float,
+    what: str,
     procs: list[ServiceProcess],
 ) -> T:
     """Poll ``probe`` until ``ok``; on timeout fail with the services' log tails."""
@@ -56,12 +59,17 @@ async def count_rows(database_url: str, sql: str) -> int:
         await conn.close()
 
 
-def stack_config(kafka: KafkaSettings, database_url: str, sim_http: str, log_dir: Path,
-                 **kw: object) -> StackConfig:
+def stack_config(
+    kafka: KafkaSettings, database_url: str, sim_http: str, log_dir: Path, **kw: object
+) -> StackConfig:
     return StackConfig(
-        bootstrap=kafka.bootstrap_servers, database_url=database_url, sim_http=sim_http,
-        topic_prefix=kafka.topic_prefix, local_broker=not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
-        log_dir=log_dir, **kw,  # type: ignore[arg-type]
+        bootstrap=kafka.bootstrap_servers,
+        database_url=database_url,
+        sim_http=sim_http,
+        topic_prefix=kafka.topic_prefix,
+        local_broker=not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
+        log_dir=log_dir,
+        **kw,  # type: ignore[arg-type]
     )
 
 
@@ -69,24 +77,37 @@ async def test_trades_reach_postgres_and_threshold_crossing_reaches_slack(
     kafka_settings: KafkaSettings, topics: Topics, database_url: str, tmp_path: Path
 ) -> None:
     async with SimServer(Market(rate=10, seed=7)) as server:
-        cfg = stack_config(kafka_settings, database_url, server.base_url, tmp_path,
-                           ws_venues=("binance",), rest_sources=())
-        procs = [ServiceProcess(n, cfg) for n in ("ingest-ws", "normalizer", "sink-postgres",
-                                                   "alerts")]
+        cfg = stack_config(
+            kafka_settings,
+            database_url,
+            server.base_url,
+            tmp_path,
+            ws_venues=("binance",),
+            rest_sources=(),
+        )
+        procs = [
+            ServiceProcess(n, cfg) for n in ("ingest-ws", "normalizer", "sink-postgres", "alerts")
+        ]
         for p in procs:
             p.start()
         try:
             rows = await eventually(
-                lambda: count_rows(database_url,
-                                   "SELECT count(*) FROM prices WHERE symbol = 'BTC-USDT'"),
-                lambda n: n >= 10, 90, "BTC-USDT trades in the prices table", procs,
+                lambda: count_rows(
+                    database_url, "SELECT count(*) FROM prices WHERE symbol = 'BTC-USDT'"
+                ),
+                lambda n: n >= 10,
+                90,
+                "BTC-USDT trades in the prices table",
+                procs,
             )
             assert rows >= 10
             server.sim.market.set_price("BTC-USDT", Decimal("69000"))
             slack = await eventually(
                 lambda: asyncio.sleep(0, server.sim.recordings.get("slack", [])),
-                lambda msgs: any("BTC-USDT" in str(m["body"]) for m in msgs), 60,
-                "a Slack notification about BTC-USDT", procs,
+                lambda msgs: any("BTC-USDT" in str(m["body"]) for m in msgs),
+                60,
+                "a Slack notification about BTC-USDT",
+                procs,
             )
             assert any("BTC-USDT" in str(m["body"].get("text", "")) for m in slack)
         finally:

@@ -107,6 +107,9 @@ def service_env(name: str, cfg: StackConfig, http_port: int) -> dict[str, str]:
             env[f"{p}{s}__INTERVAL_S"] = str(cfg.rest_interval_s)
         env[f"{p}COINMARKETCAP__API_KEY"] = "demo-key"
         env[f"{p}CMC_DEX__API_KEY"] = "demo-key"
+        # The default CMC budget is the Basic plan's 333 credits/day, which short demo
+        # intervals would use up in minutes; the simulator has no such quota.
+        env[f"{p}COINMARKETCAP__CREDITS_PER_DAY"] = "1000000"
     elif name == "sink-postgres":
         env[f"{p}DATABASE_URL"] = cfg.database_url
         env[f"{p}BATCH_MAX_WAIT_MS"] = "250"

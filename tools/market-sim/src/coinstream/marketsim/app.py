@@ -5,7 +5,7 @@ registered under the entry-point group ``coinstream.marketsim.routes`` in
 ``tools/market-sim/pyproject.toml``. One aiohttp server serves them all on one port:
 
 - ``/binance/...``, ``/coinbase/...``, ``/kraken/...``: exchange WebSockets
-- ``/coingecko/api/v3/...``, ``/cmc/...``, ``/fng/``: REST sources
+- ``/coingecko/api/v3/...``, ``/cmc/...``, ``/feargreed/fng/``: REST sources
 - ``/slack/...``, ``/telegram/...``: chat receivers that record what they get
 - ``/_sim/...``: control (set prices, inject faults, read recordings)
 """

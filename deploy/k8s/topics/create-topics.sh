@@ -1,0 +1,42 @@
+#!/bin/sh
+# Create every Coinstream topic once, with explicit partitions and configuration (idempotent:
+# --if-not-exists). Runs in the apache/kafka image as the one-shot `kafka-init` job of
+# deploy/compose.yaml and as the `coinstream-topics` Job of deploy/k8s.
+#
+# The topic list mirrors coinstream.schemas.Topics.specs(); tests/deploy checks they agree.
+# Partitions bound how far a consumer group scales (one consumer per partition at most) and
+# fix the key -> partition mapping, so choose them before going live (docs/deploy.md).
+set -eu
+
+BOOTSTRAP="${BOOTSTRAP_SERVERS:-kafka:19092}"
+PREFIX="${TOPIC_PREFIX:-coinstream}"
+PARTITIONS="${TOPIC_PARTITIONS:-3}"
+REPLICATION="${TOPIC_REPLICATION_FACTOR:-1}"
+MIN_ISR="${TOPIC_MIN_INSYNC_REPLICAS:-1}"
+TOPICS_CMD="${KAFKA_HOME:-/opt/kafka}/bin/kafka-topics.sh"
+DAY_MS=86400000
+
+create() {
+    name="$PREFIX.$1"
+    shift
+    "$TOPICS_CMD" --bootstrap-server "$BOOTSTRAP" --create --if-not-exists --topic "$name" \
+        --partitions "$PARTITIONS" --replication-factor "$REPLICATION" \
+        --config "min.insync.replicas=$MIN_ISR" "$@"
+    echo "topic $name ready"
+}
+
+# raw payloads: replays and audits only, so three days are enough
+for source in coingecko coinmarketcap cmc-dex feargreed binance coinbase kraken; do
+    create "raw.$source.v1" --config "retention.ms=$((3 * DAY_MS))"
+done
+create prices.v1 --config "retention.ms=$((7 * DAY_MS))"
+create sentiment.v1 --config "retention.ms=$((30 * DAY_MS))"
+# latest record per entity id: a new subscriber reads the current state from the beginning
+create metadata.v1 --config cleanup.policy=compact
+create candles.v1 --config "retention.ms=$((30 * DAY_MS))"
+create feed-status.v1 --config "retention.ms=$((7 * DAY_MS))"
+create alerts.v1 --config "retention.ms=$((30 * DAY_MS))"
+create dlq.v1 --config "retention.ms=$((14 * DAY_MS))"
+
+echo "topics now on the cluster:"
+"$TOPICS_CMD" --bootstrap-server "$BOOTSTRAP" --list

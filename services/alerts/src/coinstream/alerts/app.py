@@ -1,0 +1,211 @@
+"""Wiring and lifespan of the alerts service.
+
+Start-up: validate the rules file and the receivers' secrets (refuse to start otherwise),
+open the store and restore state, start the HTTP server, producer, consumer, dispatcher and
+health reporter. Running: consume prices, sentiment and feed status; evaluate; save; deliver.
+Stop (SIGTERM): stop intake, save state with the offsets it covers, commit, let in-flight
+deliveries finish, close. Undelivered notifications stay in the outbox for the next start.
+SIGHUP or ``POST /-/reload`` reloads the rules; a bad file keeps the old rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from typing import Any
+
+import httpx
+from aiokafka import ConsumerRebalanceListener
+from aiokafka.structs import TopicPartition
+
+from coinstream.alerts import api, metrics
+from coinstream.alerts.delivery import Deliverer, check_secrets
+from coinstream.alerts.errors import RulesError
+from coinstream.alerts.rules import RulesFile, load_rules
+from coinstream.alerts.service import AlertService
+from coinstream.alerts.settings import AlertsSettings
+from coinstream.alerts.store import MemoryStore, PostgresStore, Store
+from coinstream.runtime import (
+    HealthReporter,
+    HealthServer,
+    KafkaConsumer,
+    KafkaProducer,
+    ensure_topics,
+)
+
+log = logging.getLogger(__name__)
+
+
+class _SeekToSaved(ConsumerRebalanceListener):  # type: ignore[misc]
+    """On assignment, continue from the offsets saved with the state (they win over Kafka's)."""
+
+    def __init__(self, service: AlertService) -> None:
+        self.service = service
+        self.consumer: KafkaConsumer | None = None
+        self.assigned = False
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        assert self.consumer is not None
+        for tp in assigned:
+            offset = self.service.saved_offsets.get((tp.topic, tp.partition))
+            if offset is not None:
+                self.consumer.raw.seek(tp, offset)
+        self.assigned = True
+
+
+def watched_topics(settings: AlertsSettings) -> list[str]:
+    t = settings.kafka.topics
+    return [t.prices, t.sentiment, t.feed_status]
+
+
+async def open_store(settings: AlertsSettings) -> Store:
+    if settings.database_url is None:
+        log.warning("no ALERTS_DATABASE_URL/DATABASE_URL: alert state and outbox kept in memory")
+        return MemoryStore()
+    return await PostgresStore.open(settings.database_url.get_secret_value())
+
+
+async def main(settings: AlertsSettings, stop: asyncio.Event) -> None:
+    """Run the alerts service until ``stop`` is set."""
+    for noisy in ("httpx", "httpcore"):  # their request logs would print webhook URLs
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    rules = load_rules(settings.rules_file)  # RulesError: refuse to start
+    check_secrets(settings, rules)  # a missing secret: refuse to start
+    if settings.kafka.create_topics:
+        await ensure_topics(settings.kafka, settings.kafka.topics.specs())
+    store = await open_store(settings)
+    try:
+        async with httpx.AsyncClient(timeout=settings.http_timeout_s) as client:
+            deliverer = Deliverer(settings, client)
+            async with KafkaProducer(settings.kafka) as producer:
+                service = AlertService(settings, rules, store, producer, deliverer)
+                await service.restore()
+                await _serve(settings, service, producer, stop)
+    finally:
+        await store.aclose()
+
+
+async def _serve(
+    settings: AlertsSettings, service: AlertService, producer: KafkaProducer, stop: asyncio.Event
+) -> None:
+    metrics.RULES.set(len(service.rules.active_rules))
+
+    async def reload() -> int:
+        try:
+            rules: RulesFile = load_rules(settings.rules_file)
+            await service.set_rules(rules)
+        except Exception as exc:
+            metrics.RELOADS.labels("failed").inc()
+            log.error("rules reload failed; keeping the previous rules", extra={"error": str(exc)})
+            raise
+        metrics.RELOADS.labels("ok").inc()
+        log.info("rules reloaded", extra={"rules": len(rules.active_rules)})
+        return len(rules.active_rules)
+
+    listener = _SeekToSaved(service)
+    health = HealthServer(settings.http, extra_routes=api.routes(service, reload))
+    health.add_check(
+        "store", lambda: (service.store_ok, "ok" if service.store_ok else "save failed")
+    )
+    health.add_check(
+        "kafka", lambda: (listener.assigned, "assigned" if listener.assigned else "joining")
+    )
+    consumer = KafkaConsumer(
+        settings.kafka,
+        watched_topics(settings),
+        settings.group_id,
+        listener=listener,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+    )
+    listener.consumer = consumer
+    loop = asyncio.get_running_loop()
+    reloads: set[asyncio.Task[Any]] = set()
+
+    def on_sighup() -> None:
+        task = loop.create_task(_quiet(reload()))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
+    dispatch_stop = asyncio.Event()
+    try:
+        async with health, consumer:
+            reporter = HealthReporter(
+                producer,
+                health,
+                settings.service_name,
+                settings.health_interval_s,
+                counters=lambda: _counters(service),
+                instance=settings.instance_id,
+            )
+            async with reporter:
+                dispatcher = asyncio.create_task(
+                    service.dispatcher.run(dispatch_stop), name="dispatcher"
+                )
+                try:
+                    await _consume(settings, service, consumer, stop)
+                finally:
+                    health.stopping = True
+                    dispatch_stop.set()
+                    service.dispatcher.wake.set()
+                    await dispatcher
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGHUP)
+        for task in list(reloads):
+            task.cancel()
+
+
+async def _quiet(coro: Any) -> None:
+    with contextlib.suppress(RulesError, Exception):
+        await coro
+
+
+def _counters(service: AlertService) -> dict[str, int]:
+    return {
+        "alerts_firing": sum(1 for a in service.engine.alerts.values() if a.status == "firing"),
+        "outbox_pending": service.dispatcher.pending,
+    }
+
+
+async def _consume(
+    settings: AlertsSettings, service: AlertService, consumer: KafkaConsumer, stop: asyncio.Event
+) -> None:
+    """Intake loop: each iteration evaluates what arrived plus a clock tick, then commits."""
+    tick_ms = int(settings.tick_interval_s * 1000)
+    while not stop.is_set():
+        wake = service.next_wakeup()
+        timeout = tick_ms
+        if wake is not None:
+            timeout = max(0, min(tick_ms, int((wake - time.time()) * 1000)))
+        batch = await consumer.getmany(timeout_ms=timeout, max_records=2000)
+        records = [r for recs in batch.values() for r in recs]
+        try:
+            saved = await service.handle_batch(records)
+        except Exception:
+            # Unsaved progress stays in memory (offsets, outbox rows) and is saved next time.
+            log.exception("state not saved; retrying")
+            await asyncio.sleep(1.0)
+            continue
+        if saved:
+            await _commit(consumer, saved)
+    # stop: save what was processed so a restart continues exactly here
+    with contextlib.suppress(Exception):
+        async with service.lock:
+            saved = await service.save()
+        await _commit(consumer, saved)
+
+
+async def _commit(consumer: KafkaConsumer, saved: dict[tuple[str, int], int]) -> None:
+    offsets = {TopicPartition(t, p): o for (t, p), o in saved.items()}
+    try:
+        await consumer.commit(offsets)
+    except Exception as exc:  # the store holds the truth; Kafka's commit is advisory here
+        log.warning("offset commit failed", extra={"error": repr(exc)})

@@ -1,0 +1,29 @@
+"""Errors of the alerts service. Each says whether retrying can help.
+
+``AlertsError`` (base)
+- ``RulesError``: the rules file is invalid (names the rule and field); not retriable.
+- ``DeliveryError``: a notification could not be delivered.
+  - ``retriable=True`` for network errors, 5xx and 429 (``retry_after`` set when the
+    destination said how long to wait); ``retriable=False`` for a rejected request (4xx).
+"""
+
+from __future__ import annotations
+
+from coinstream.runtime import CoinstreamError
+
+
+class AlertsError(CoinstreamError):
+    """Base of every alerts-service error."""
+
+
+class RulesError(AlertsError):
+    """The rules file is invalid; the message names the rule and field to fix."""
+
+
+class DeliveryError(AlertsError):
+    """A notification was not delivered."""
+
+    def __init__(self, message: str, *, retriable: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retriable = retriable
+        self.retry_after = retry_after

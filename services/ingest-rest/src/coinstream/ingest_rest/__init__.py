@@ -1,0 +1,1 @@
+"""Polls REST market-data sources within their rate budgets and publishes raw envelopes."""

@@ -1,0 +1,1 @@
+"""The REST sources shipped with Coinstream (each registered in ``coinstream.sources``)."""

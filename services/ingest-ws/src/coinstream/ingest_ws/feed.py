@@ -1,0 +1,588 @@
+"""The I/O edge: one ``Shard`` holds one venue connection (websockets) and keeps it alive.
+
+Per shard: connect (respecting the venue's attempt window), subscribe (paced, within the
+venue's deadline), read every frame and hand it to the sink without waiting, watch for stale
+streams, silence, missing application pongs and connection age, and reconnect with capped
+jittered backoff. Rotations (Binance ``serverShutdown``, the 24 h limit) open the new
+connection before closing the old one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from coinstream.ingest_ws import metrics
+from coinstream.ingest_ws.envelope import Clock, EnvelopeIds, encode
+from coinstream.ingest_ws.frames import (
+    CONNECTION_SCOPE,
+    DATA,
+    ERROR,
+    HEARTBEAT,
+    PONG,
+    SHUTDOWN,
+    UNKNOWN,
+    StreamId,
+)
+from coinstream.ingest_ws.gaps import DUPLICATE, LATE, Gap, GapTracker
+from coinstream.ingest_ws.limits import AttemptWindow, ReconnectPolicy, TokenBucket
+from coinstream.ingest_ws.publisher import Sink
+from coinstream.ingest_ws.settings import VenueSettings
+from coinstream.ingest_ws.venues import ShardPlan, VenueProtocol
+from coinstream.ingest_ws.watchdog import Thresholds, Watchdog
+from coinstream.runtime import utc_now
+from coinstream.schemas import FeedStatusEvent, deterministic_id
+
+log = logging.getLogger(__name__)
+
+DOWN, CONNECTING, SUBSCRIBED, RECEIVING = 0, 1, 2, 3
+YIELD_EVERY = 32  # buffered frames are returned without suspending: yield now and then
+LAG_SAMPLE = 8  # observe exchange-to-receipt lag on every 8th frame (the histogram costs)
+
+
+def _wall(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+class Venue:
+    """What the shards of one venue share: protocol, limits, sink and counters."""
+
+    def __init__(
+        self, protocol: VenueProtocol, sink: Sink, watchdog_interval_s: float = 0.5
+    ) -> None:
+        self.protocol = protocol
+        self.name = protocol.name
+        self.settings: VenueSettings = protocol.settings
+        self.sink = sink
+        self.watchdog_interval_s = watchdog_interval_s
+        s = self.settings
+        self.control = TokenBucket(s.control_msgs_per_s, s.control_burst)
+        self.attempts = AttemptWindow(s.connect_attempts, s.connect_window_s)
+        self.clock = Clock()
+        self.ids = EnvelopeIds()
+        self.shards = [Shard(self, plan) for plan in protocol.plan()]
+        self.frames = 0
+        self.counters: dict[str, int] = {}
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + n
+
+    async def pace_control(self) -> None:
+        delay = self.control.reserve(time.monotonic())
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def status(
+        self,
+        status: Any,
+        *,
+        symbol: str | None = None,
+        channel: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        cause: str = "",
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        now = utc_now()
+        event = FeedStatusEvent(
+            event_id=deterministic_id(
+                "feed-status", self.name, status, symbol, channel, start, end, cause
+            ),
+            event_time=end or now,
+            received_at=now,
+            source=self.name,
+            status=status,
+            symbol=symbol,
+            channel=channel,
+            window_start=start,
+            window_end=end,
+            cause=cause,
+            details=details or {},
+        )
+        self.count(f"feed_status_{status}")
+        self.sink.offer_status(event)
+
+    def connected_shards(self) -> int:
+        return sum(1 for s in self.shards if s.state >= SUBSCRIBED)
+
+
+@dataclass(eq=False)
+class Conn:
+    """One open WebSocket connection of a shard."""
+
+    ws: ClientConnection
+    id: str
+    opened: float
+    reader: asyncio.Task[None] | None = None
+    first_data: asyncio.Event = field(default_factory=asyncio.Event)
+    last_frame_wall: float | None = None
+    cause: str | None = None  # why we closed it ourselves
+    intentional: bool = False
+    app_ping_sent: float | None = None
+
+    async def close(self, cause: str, intentional: bool = False) -> None:
+        if self.cause is None:
+            self.cause = cause
+        self.intentional = self.intentional or intentional
+        with contextlib.suppress(Exception):
+            await self.ws.close(1000 if intentional else 1001, cause[:120])
+
+
+class Shard:
+    """One connection's worth of streams, kept connected until ``stop`` is set."""
+
+    def __init__(self, venue: Venue, plan: ShardPlan) -> None:
+        self.venue = venue
+        self.plan = plan
+        s = venue.settings
+        self.label = str(plan.index)
+        self.policy = ReconnectPolicy.build(
+            s.backoff_initial_s, s.backoff_max_s, s.backoff_reset_after_s, venue.attempts
+        )
+        now = time.monotonic()
+        self.watchdog = Watchdog(
+            plan.streams,
+            Thresholds(
+                s.stale_min_s,
+                s.stale_max_s,
+                s.stale_factor,
+                s.first_message_timeout_s,
+                dict(s.idle_timeout_s),
+            ),
+            Thresholds(s.silence_min_s, s.silence_max_s, s.stale_factor, s.silence_max_s),
+            now,
+        )
+        self.gaps = GapTracker(s.gap_grace_s)
+        self.state = DOWN
+        self.active: Conn | None = None
+        self.down_since: float | None = None  # wall time of the last frame before an outage
+        self.down_cause = ""
+        self._rotate = asyncio.Event()
+        self._successor: Conn | None = None  # the replacement during a handover
+        self._rotate_reason = ""
+        self.connections = 0
+        self.delays: list[float] = []
+        self.kind_counts: dict[str, int] = {}  # frames per kind, flushed to metrics by _tick
+        self._set_state(DOWN)
+
+    def _set_state(self, state: int) -> None:
+        self.state = state
+        metrics.CONNECTION_STATE.labels(self.venue.name, self.label).set(state)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        delay = self.policy.delay_first(time.monotonic())
+        while not stop.is_set():
+            if delay > 0:
+                self.delays.append(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                if stop.is_set():
+                    break
+            try:
+                conn = await self._open()
+            except Exception as exc:
+                metrics.CONNECT_ATTEMPTS.labels(self.venue.name, "failed").inc()
+                self._set_state(DOWN)
+                log.warning(
+                    "connect failed",
+                    extra={"venue": self.venue.name, "shard": self.label, "error": repr(exc)},
+                )
+                self._mark_down(f"connect failed: {exc!r}", time.time())
+                delay = self.policy.delay_after_failure(time.monotonic())
+                continue
+            cause = await self._serve(conn, stop)
+            self._set_state(DOWN)
+            if stop.is_set():
+                break
+            metrics.RECONNECTS.labels(self.venue.name, cause.split(":")[0][:40]).inc()
+            self.venue.count("reconnects")
+            delay = self.policy.delay_after_failure(time.monotonic())
+            log.warning(
+                "connection lost; reconnecting",
+                extra={
+                    "venue": self.venue.name,
+                    "shard": self.label,
+                    "cause": cause,
+                    "delay_s": round(delay, 3),
+                },
+            )
+        self._set_state(DOWN)
+
+    async def _open(self) -> Conn:
+        s = self.venue.settings
+        self._set_state(CONNECTING)
+        ws = await connect(
+            self.plan.url,
+            open_timeout=s.open_timeout_s,
+            ping_interval=s.ping_interval_s,
+            ping_timeout=s.ping_timeout_s,
+            close_timeout=2,
+            max_size=2**23,
+            max_queue=64,
+        )
+        metrics.CONNECT_ATTEMPTS.labels(self.venue.name, "ok").inc()
+        conn = Conn(ws, str(uuid.uuid4()), time.monotonic())
+        self.connections += 1
+        try:
+            deadline = time.monotonic() + s.subscribe_deadline_s
+            for message in self.plan.subscribe:
+                await self.venue.pace_control()
+                if time.monotonic() > deadline:
+                    log.warning(
+                        "subscribing past the venue deadline; lower max_streams_per_connection",
+                        extra={"venue": self.venue.name, "shard": self.label},
+                    )
+                await ws.send(message)
+        except BaseException:
+            await conn.close("subscribe failed")
+            raise
+        self._set_state(SUBSCRIBED)
+        self.watchdog.restart(time.monotonic())
+        log.info(
+            "connected",
+            extra={"venue": self.venue.name, "shard": self.label, "connection_id": conn.id},
+        )
+        return conn
+
+    async def _serve(self, conn: Conn, stop: asyncio.Event) -> str:
+        """Run ``conn`` (and its successors after rotations) until it is lost or stop is set."""
+        self.active = conn
+        conn.reader = asyncio.create_task(self._read(conn), name=f"{self.venue.name}-read")
+        ticker = asyncio.create_task(self._tick(stop), name=f"{self.venue.name}-watch")
+        stop_wait = asyncio.create_task(stop.wait())
+        try:
+            while True:
+                rotate_wait = asyncio.create_task(self._rotate.wait())
+                assert conn.reader is not None
+                await asyncio.wait(
+                    {conn.reader, rotate_wait, stop_wait}, return_when=asyncio.FIRST_COMPLETED
+                )
+                rotate_wait.cancel()
+                if stop.is_set():
+                    await conn.close("service stopping", intentional=True)
+                    await asyncio.gather(conn.reader, return_exceptions=True)
+                    return "stopped"
+                if conn.reader.done():
+                    return conn.cause or "closed"
+                self._rotate.clear()
+                new = await self._handover(conn)
+                if new is not None:
+                    conn = new
+        finally:
+            self.flush_counts()
+            stop_wait.cancel()
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
+            self.active = None
+
+    async def _handover(self, old: Conn) -> Conn | None:
+        reason = self._rotate_reason or "rotation"
+        log.info("opening replacement connection", extra={"venue": self.venue.name, "why": reason})
+        delay = self.venue.attempts.reserve(time.monotonic())
+        if delay > 0:
+            await asyncio.sleep(delay)
+        try:
+            new = await self._open()
+        except Exception as exc:
+            log.warning(
+                "replacement connection failed; keeping the old one",
+                extra={"venue": self.venue.name, "error": repr(exc)},
+            )
+            self._set_state(RECEIVING if old.first_data.is_set() else SUBSCRIBED)
+            return None
+        new.reader = asyncio.create_task(self._read(new), name=f"{self.venue.name}-read")
+        self._successor = new
+        first = asyncio.create_task(new.first_data.wait())
+        assert old.reader is not None
+        await asyncio.wait(
+            {first, old.reader, new.reader},
+            timeout=self.venue.settings.handover_timeout_s,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        first.cancel()
+        await old.close(f"replaced: {reason}", intentional=True)
+        await asyncio.gather(old.reader, return_exceptions=True)
+        self._successor = None
+        self.active = new
+        metrics.HANDOVERS.labels(self.venue.name, reason).inc()
+        self.venue.count("handovers")
+        return new
+
+    def request_rotation(self, reason: str) -> None:
+        if not self._rotate.is_set():
+            self._rotate_reason = reason
+            self._rotate.set()
+
+    # -- reading -----------------------------------------------------------------------------
+    async def _read(self, conn: Conn) -> None:
+        """Hot path: classify, check sequence, touch the watchdog, hand over; never wait."""
+        venue = self.venue
+        protocol = venue.protocol
+        classify = protocol.classify
+        key_for = protocol.key_for
+        offer = venue.sink.offer
+        name = venue.name
+        clock_now = venue.clock.now
+        next_id = venue.ids.next
+        monotonic = time.monotonic
+        watchdog = self.watchdog
+        touch = watchdog.touch
+        drop_dups = venue.settings.drop_duplicates
+        lag = metrics.LAG.labels(name)
+        kinds = self.kind_counts
+        conn_id = conn.id
+        got_data = False
+        n = 0
+        try:
+            async for message in conn.ws:
+                text = message if isinstance(message, str) else message.decode()
+                wall, received_at = clock_now()
+                now = monotonic()
+                conn.last_frame_wall = wall
+                frame = classify(text)
+                kind = frame.kind
+                kinds[kind] = kinds.get(kind, 0) + 1
+                n += 1
+                if n % YIELD_EVERY == 0:
+                    venue.frames += YIELD_EVERY
+                    await asyncio.sleep(0)  # let the producer's sender and acks run
+                if conn is self.active:
+                    watchdog.frame(now)
+                if kind is DATA or kind is HEARTBEAT:
+                    if not got_data:
+                        got_data = True
+                        self._first_data(conn, wall)
+                    if frame.seq and not self._check_seq(conn, frame.seq, now, wall) and drop_dups:
+                        continue
+                    for stream in frame.streams:
+                        resumed = touch(stream, now)
+                        if resumed is not None:
+                            self._resumed(stream, resumed, wall)
+                    if n % LAG_SAMPLE == 0 and frame.exchange_ms is not None:
+                        lag.observe(max(0.0, wall - frame.exchange_ms / 1000))
+                elif kind is PONG:
+                    conn.app_ping_sent = None
+                    continue
+                elif kind is SHUTDOWN:
+                    self.request_rotation("serverShutdown")
+                elif kind is ERROR:
+                    log.warning(
+                        "venue error message",
+                        extra={"venue": name, "detail": frame.detail, "frame": text[:300]},
+                    )
+                    venue.status(
+                        "source_error",
+                        start=_wall(wall),
+                        cause=f"venue error: {frame.detail or text[:200]}",
+                        details={"frame": text[:500], "connection_id": conn_id},
+                    )
+                elif frame.detail.startswith("system=") and frame.detail != "system=online":
+                    venue.status(  # e.g. Kraken maintenance / cancel_only
+                        "source_error",
+                        start=_wall(wall),
+                        cause=f"venue status {frame.detail.removeprefix('system=')}",
+                        details={"connection_id": conn_id},
+                    )
+                elif (kind is UNKNOWN and not text) or (
+                    frame.seq and not self._check_seq(conn, frame.seq, now, wall) and drop_dups
+                ):
+                    continue
+                offer(
+                    name,
+                    key_for(frame),
+                    encode(next_id(), name, frame.channel, received_at, text, conn_id),
+                )
+        except ConnectionClosed as exc:
+            if conn.cause is None:
+                conn.cause = _describe_close(exc)
+        except Exception as exc:  # never let one bad frame kill the shard silently
+            log.exception("reader failed", extra={"venue": name})
+            if conn.cause is None:
+                conn.cause = f"reader error: {exc!r}"
+        finally:
+            venue.frames += n % YIELD_EVERY
+            if conn.cause is None:
+                conn.cause = _describe_close(None, conn.ws)
+            self.gaps.forget(f"{CONNECTION_SCOPE}{conn.id}")
+            successor = self._successor
+            replaced = successor is not None and successor.first_data.is_set()
+            if not conn.intentional and not replaced:
+                last = conn.last_frame_wall or time.time()
+                self._mark_down(conn.cause, last)
+
+    def _check_seq(
+        self, conn: Conn, points: tuple[tuple[str, int], ...], now: float, wall: float
+    ) -> bool:
+        """Feed the gap tracker; False if every point was a duplicate."""
+        fresh = False
+        for point, seq in points:
+            key = f"{CONNECTION_SCOPE}{conn.id}" if point == CONNECTION_SCOPE else point
+            verdict = self.gaps.observe(key, seq, now, wall)
+            if verdict == DUPLICATE:
+                metrics.DUPLICATES.labels(self.venue.name).inc()
+                self.venue.count("duplicates")
+                continue
+            if verdict == LATE:
+                metrics.OUT_OF_ORDER.labels(self.venue.name).inc()
+                self.venue.count("out_of_order")
+            fresh = True
+        return fresh
+
+    def _first_data(self, conn: Conn, wall: float) -> None:
+        conn.first_data.set()
+        self.policy.healthy()
+        if conn is self.active or self.state < RECEIVING:
+            self._set_state(RECEIVING)
+        if self.down_since is not None:
+            start, cause = _wall(self.down_since), self.down_cause
+            end = _wall(wall)
+            self.down_since = None
+            for channel, symbol in self.plan.streams:
+                self.venue.status(
+                    "disconnected",
+                    symbol=symbol,
+                    channel=channel,
+                    start=start,
+                    end=end,
+                    cause=cause,
+                    details={"shard": self.plan.index, "connection_id": conn.id},
+                )
+            self.venue.status(
+                "connected",
+                start=start,
+                end=end,
+                cause=cause,
+                details={"shard": self.plan.index, "connection_id": conn.id},
+            )
+
+    def _mark_down(self, cause: str, last_wall: float) -> None:
+        if self.down_since is not None:
+            return
+        self.down_since = last_wall
+        self.down_cause = cause
+        self.venue.status(
+            "disconnected",
+            start=_wall(last_wall),
+            cause=cause,
+            details={"shard": self.plan.index, "streams": len(self.plan.streams)},
+        )
+
+    def _resumed(self, stream: StreamId, stale_for: float, wall: float) -> None:
+        channel, symbol = stream
+        self.venue.status(
+            "resumed",
+            symbol=symbol,
+            channel=channel,
+            start=_wall(wall - stale_for),
+            end=_wall(wall),
+            cause=f"messages again after {stale_for:.1f} s",
+        )
+        metrics.STALE_STREAMS.labels(self.venue.name).set(self.watchdog.stale_count())
+
+    # -- periodic checks ---------------------------------------------------------------------
+    async def _tick(self, stop: asyncio.Event) -> None:
+        interval = self.venue.watchdog_interval_s
+        s = self.venue.settings
+        last_ping = time.monotonic()
+        while not stop.is_set():
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            wall = time.time()
+            self.flush_counts()
+            for report in self.watchdog.check(now):
+                channel, symbol = report.stream
+                start = _wall(wall - report.idle_s)
+                metrics.STALE_EVENTS.labels(self.venue.name, channel).inc()
+                self.venue.status(
+                    "stale",
+                    symbol=symbol,
+                    channel=channel,
+                    start=start,
+                    cause=(
+                        f"no messages for {report.idle_s:.1f} s "
+                        f"(threshold {report.threshold_s:.1f} s)"
+                    ),
+                    details={"threshold_s": round(report.threshold_s, 3)},
+                )
+            metrics.STALE_STREAMS.labels(self.venue.name).set(self.watchdog.stale_count())
+            for gap in self.gaps.expire(now):
+                self._report_gap(gap)
+            conn = self.active
+            if conn is None:
+                continue
+            if self.watchdog.silent(now):
+                limit = self.watchdog.silence_limit()
+                await conn.close(f"silent: no frames for {limit:.1f} s")
+                continue
+            if s.max_connection_age_s is not None and now - conn.opened >= s.max_connection_age_s:
+                self.request_rotation("max_connection_age")
+            if s.app_ping_interval_s is not None:
+                if conn.app_ping_sent is not None and now - conn.app_ping_sent > (
+                    s.ping_timeout_s or s.app_ping_interval_s
+                ):
+                    await conn.close("app pong missing")
+                    continue
+                if conn.app_ping_sent is None and now - last_ping >= s.app_ping_interval_s:
+                    ping = self.venue.protocol.app_ping()
+                    if ping is not None:
+                        last_ping = now
+                        conn.app_ping_sent = now
+                        await self.venue.pace_control()
+                        with contextlib.suppress(ConnectionClosed):
+                            await conn.ws.send(ping)
+
+    def flush_counts(self) -> None:
+        """Move the reader's plain frame counters into the Prometheus counters."""
+        counts = dict(self.kind_counts)
+        self.kind_counts.clear()  # in place: readers hold a reference to this dict
+        for kind, count in counts.items():
+            metrics.MESSAGES.labels(self.venue.name, kind).inc(count)
+
+    def _report_gap(self, gap: Gap) -> None:
+        key = gap.key
+        if key.startswith(CONNECTION_SCOPE):
+            channel, symbol = None, None
+            sequence = "sequence_num"
+        else:
+            channel, _, symbol_part = key.partition(":")
+            symbol = symbol_part or None
+            sequence = "trade_id" if channel in ("trade", "market_trades") else f"{channel} id"
+        metrics.GAPS.labels(self.venue.name, channel or "*").inc()
+        metrics.MISSING.labels(self.venue.name, channel or "*").inc(gap.missing)
+        self.venue.count("gaps")
+        self.venue.status(
+            "gap",
+            symbol=symbol,
+            channel=channel,
+            start=_wall(gap.before) if gap.before is not None else None,
+            end=_wall(gap.after),
+            cause=f"{gap.missing} message(s) missing: {sequence} {gap.first}..{gap.last}",
+            details={
+                "sequence": sequence,
+                "first_missing": gap.first,
+                "last_missing": gap.last,
+                "missing": gap.missing,
+                "shard": self.plan.index,
+            },
+        )
+
+
+def _describe_close(exc: ConnectionClosed | None, ws: ClientConnection | None = None) -> str:
+    rcvd = exc.rcvd if exc is not None else None
+    if exc is not None and rcvd is None and exc.sent is not None and exc.sent.code == 1011:
+        return f"closed: {exc.sent.reason or 'keepalive ping timeout'}"
+    if rcvd is not None:
+        return f"closed by server: code {rcvd.code} {rcvd.reason}".strip()
+    if ws is not None and ws.close_code is not None:
+        return f"closed: code {ws.close_code} {ws.close_reason or ''}".strip()
+    return "closed: connection dropped without close frame"

@@ -1,0 +1,53 @@
+"""What a venue frame is, decided without I/O: data, heartbeat, ack, error, pong, shutdown.
+
+``Frame`` carries what the connection loop needs: the envelope ``channel``, the canonical
+symbol for the Kafka key, the streams it feeds (for the stale watchdog), sequence points (for
+the gap tracker) and the exchange time (for the lag metric).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+DATA = "data"
+HEARTBEAT = "heartbeat"
+CONTROL = "control"  # subscribe acks, subscriptions lists, status messages
+ERROR = "error"
+PONG = "pong"
+SHUTDOWN = "shutdown"
+UNKNOWN = "unknown"
+
+StreamId = tuple[str, str]
+"""(channel, canonical symbol), e.g. ("trade", "BTC-USDT")."""
+
+CONNECTION_SCOPE = "*"
+"""Sequence key prefix for counters that restart with each connection (Coinbase)."""
+
+
+@dataclass(slots=True)
+class Frame:
+    kind: str
+    channel: str
+    symbol: str | None = None
+    streams: tuple[StreamId, ...] = ()
+    seq: tuple[tuple[str, int], ...] = ()
+    exchange_ms: int | None = None
+    detail: str = ""
+
+    @property
+    def is_data(self) -> bool:
+        return self.kind == DATA
+
+
+def iso_to_ms(text: str) -> int | None:
+    """RFC3339 with up to nanoseconds (``2023-02-09T20:30:37.167359596Z``) -> epoch ms."""
+    try:
+        if text.endswith(("Z", "z")):
+            text = text[:-1]
+        head, dot, frac = text.partition(".")
+        if dot:
+            text = f"{head}.{frac[:6]}"
+        return int(datetime.fromisoformat(text + "+00:00").timestamp() * 1000)
+    except (ValueError, TypeError):
+        return None

@@ -1,0 +1,259 @@
+"""Bounded hand-over from the WebSocket readers to Kafka.
+
+Envelopes are grouped per partition into producer batches (``create_batch``/``send_batch``),
+with the partition chosen by Kafka's default murmur2 partitioner on the key, exactly as
+``send()`` would choose it: several times cheaper per record than ``send()``.
+
+Readers call ``offer()``, which never waits: when the buffer is full the envelope is dropped,
+counted, and reported as a ``gap`` feed-status event once space frees up. A slow or absent
+broker therefore never stops a reader, so pings keep being answered. Feed-status events have
+their own small queue and go first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import logging
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from aiokafka.partitioner import DefaultPartitioner
+
+from coinstream.ingest_ws import metrics
+from coinstream.runtime import KafkaProducer, utc_now
+from coinstream.schemas import FeedStatusEvent, Topics, deterministic_id
+
+log = logging.getLogger(__name__)
+
+STATUS_QUEUE_MAX = 10_000
+KEY_CACHE_MAX = 100_000
+
+
+class Sink(Protocol):
+    """Where envelopes and feed-status events go (Kafka, or a recording file)."""
+
+    def offer(self, source: str, key: bytes, value: bytes) -> bool: ...
+
+    def offer_status(self, event: FeedStatusEvent) -> None: ...
+
+
+@dataclass
+class _Overflow:
+    count: int
+    since: Any
+
+
+class KafkaPublisher:
+    """Drains the buffer into a started ``KafkaProducer``; ``aclose()`` drains with a deadline."""
+
+    def __init__(self, producer: KafkaProducer, topics: Topics, max_buffer: int, batch_max: int):
+        self._producer = producer
+        self._topics = topics
+        self._max = max_buffer
+        self._batch = batch_max
+        self._buf: deque[tuple[str, bytes, bytes]] = deque()
+        self._status: deque[FeedStatusEvent] = deque(maxlen=STATUS_QUEUE_MAX)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._overflow: dict[str, _Overflow] = {}
+        self._raw_topic: dict[str, str] = {}
+        self.published = 0
+        self.raw_sent = 0
+        self.errors = 0
+        self.dropped = 0
+        self.last_error: str | None = None
+        self._acked = metrics.PUBLISHED
+        self._partitions: dict[str, list[int]] = {}
+        self._key_partition: dict[tuple[str, bytes], int] = {}
+        self._partitioner = DefaultPartitioner()
+
+    def topic(self, source: str) -> str:
+        t = self._raw_topic.get(source)
+        if t is None:
+            t = self._raw_topic[source] = self._topics.raw(source)
+        return t
+
+    # -- reader side (never awaits) -----------------------------------------------------
+    def offer(self, source: str, key: bytes, value: bytes) -> bool:
+        if self._closing or len(self._buf) >= self._max:
+            self.dropped += 1
+            metrics.DROPPED.labels(source, "closing" if self._closing else "buffer_full").inc()
+            over = self._overflow.get(source)
+            if over is None:
+                self._overflow[source] = _Overflow(1, utc_now())
+            else:
+                over.count += 1
+            return False
+        self._buf.append((source, key, value))
+        if not self._wake.is_set():
+            self._wake.set()
+        return True
+
+    def offer_status(self, event: FeedStatusEvent) -> None:
+        metrics.FEED_STATUS.labels(event.status).inc()
+        self._status.append(event)
+        self._wake.set()
+
+    def buffered(self) -> int:
+        return len(self._buf)
+
+    # -- publishing ------------------------------------------------------------------------
+    def _done(self, fut: asyncio.Future[Any]) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            self.errors += 1
+            metrics.PUBLISH_ERRORS.inc()
+            self.last_error = "cancelled" if fut.cancelled() else repr(fut.exception())
+        else:
+            self.published += 1
+            self._acked.inc()
+
+    def _report_overflow(self) -> None:
+        if not self._overflow or len(self._buf) > self._max // 2:
+            return
+        now = utc_now()
+        for source, over in self._overflow.items():
+            self.offer_status(
+                FeedStatusEvent(
+                    event_id=deterministic_id("feed-status", source, "overflow", over.since),
+                    event_time=now,
+                    received_at=now,
+                    source=source,
+                    status="gap",
+                    window_start=over.since,
+                    window_end=now,
+                    cause=f"publish buffer full: {over.count} messages dropped",
+                    details={"dropped": over.count, "reason": "buffer_full"},
+                )
+            )
+        self._overflow.clear()
+
+    async def _partition(self, topic: str, key: bytes) -> int:
+        """The partition Kafka's default (murmur2) partitioner picks for ``key``."""
+        cached = self._key_partition.get((topic, key))
+        if cached is not None:
+            return cached
+        parts = self._partitions.get(topic)
+        if parts is None:
+            found = await self._producer.raw.partitions_for(topic)
+            parts = self._partitions[topic] = sorted(found)
+        partition: int = self._partitioner(key, parts, parts)
+        if len(self._key_partition) < KEY_CACHE_MAX:
+            self._key_partition[(topic, key)] = partition
+        return partition
+
+    async def _send_batch(self, batch: Any, topic: str, partition: int) -> None:
+        count = batch.record_count()
+        fut = await self._producer.raw.send_batch(batch, topic, partition=partition)
+        fut.add_done_callback(lambda f: self._batch_done(f, count))
+
+    def _batch_done(self, fut: asyncio.Future[Any], count: int) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            self.errors += count
+            metrics.PUBLISH_ERRORS.inc(count)
+            self.last_error = "cancelled" if fut.cancelled() else repr(fut.exception())
+        else:
+            self.published += count
+            self._acked.inc(count)
+
+    async def _send_round(self) -> None:
+        send = self._producer.send
+        feed_topic = self._topics.feed_status
+        while self._status:
+            event = self._status.popleft()
+            fut = await send(feed_topic, event.to_json(), key=event.key)
+            fut.add_done_callback(self._done)
+        n = min(len(self._buf), self._batch)
+        raw = self._producer.raw
+        batches: dict[tuple[str, int], Any] = {}
+        popleft = self._buf.popleft
+        topics = self._raw_topic
+        cached = self._key_partition
+        for _ in range(n):
+            source, key, value = popleft()
+            topic = topics.get(source) or self.topic(source)
+            partition = cached.get((topic, key))
+            if partition is None:
+                partition = await self._partition(topic, key)
+            batch = batches.get((topic, partition))
+            if batch is None:
+                batch = batches[(topic, partition)] = raw.create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                await self._send_batch(batch, topic, partition)
+                batch = batches[(topic, partition)] = raw.create_batch()
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    raise ValueError(f"record larger than max_batch_size ({len(value)} bytes)")
+        for (topic, partition), batch in batches.items():
+            if batch.record_count():
+                await self._send_batch(batch, topic, partition)
+        self.raw_sent += n
+        metrics.BUFFERED.set(len(self._buf))
+        self._report_overflow()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._buf or self._status:
+                try:
+                    await self._send_round()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # broker trouble: keep buffering, retry shortly
+                    self.last_error = repr(exc)
+                    log.warning("kafka send failed; retrying", extra={"error": repr(exc)})
+                    await asyncio.sleep(0.5)
+                await asyncio.sleep(0)
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="kafka-publisher")
+
+    async def aclose(self, deadline_s: float = 10.0) -> None:
+        """Stop accepting, send what is buffered within ``deadline_s``, then flush."""
+        self._closing = True
+        loop = asyncio.get_running_loop()
+        end = loop.time() + deadline_s
+        while (self._buf or self._status) and loop.time() < end and self._task is not None:
+            if self._task.done():
+                break
+            self._wake.set()
+            await asyncio.sleep(0.02)
+        if self._task is not None:
+            task, self._task = self._task, None
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._buf:
+            log.error("shutdown deadline: envelopes not sent", extra={"count": len(self._buf)})
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._producer.flush(), max(0.1, end - loop.time()))
+
+
+class FileRecorder:
+    """Writes each raw envelope as one line of gzip-compressed JSONL (``record`` command)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: gzip.GzipFile | None = gzip.GzipFile(path, "wb")
+        self.count = 0
+
+    def offer(self, source: str, key: bytes, value: bytes) -> bool:
+        if self._fh is None:
+            return False
+        self._fh.write(value + b"\n")
+        self.count += 1
+        return True
+
+    def offer_status(self, event: FeedStatusEvent) -> None:
+        metrics.FEED_STATUS.labels(event.status).inc()
+        log.info("feed status", extra={"status": event.status, "cause": event.cause})
+
+    def close(self) -> None:
+        if self._fh is not None:
+            fh, self._fh = self._fh, None
+            fh.close()

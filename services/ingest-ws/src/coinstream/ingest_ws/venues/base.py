@@ -1,0 +1,85 @@
+"""The shape every venue protocol has: plan shards, classify frames, build pings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from coinstream.ingest_ws.errors import ConfigError
+from coinstream.ingest_ws.frames import Frame, StreamId
+from coinstream.ingest_ws.settings import VenueSettings
+from coinstream.ingest_ws.symbols import SymbolMap
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    """One connection: where to connect, what to send after opening, which streams it feeds."""
+
+    index: int
+    url: str
+    subscribe: tuple[str, ...]
+    streams: tuple[StreamId, ...]
+    symbols: tuple[str, ...] = field(default=())
+
+
+class VenueProtocol:
+    """Pure venue logic. Subclasses set ``name``, ``channels`` and implement the hooks."""
+
+    name: str = ""
+    channels: frozenset[str] = frozenset()
+    aliases: dict[str, str] = {}
+    stream_channels: frozenset[str] | None = None  # channels that are per-symbol streams
+    has_heartbeats = False
+
+    def __init__(self, settings: VenueSettings) -> None:
+        self.settings = settings
+        self.symbols = SymbolMap.build(self.name, settings.symbols, settings.extra_symbols)
+        wanted = [self.aliases.get(c, c) for c in settings.channels]
+        unknown = [c for c in wanted if c not in self.channels]
+        if unknown or not wanted:
+            raise ConfigError(
+                f"{self.name}: unsupported channel(s) {unknown or '(none given)'}; choose from "
+                f"{sorted(self.channels)} in INGEST_WS_{self.name.upper()}__CHANNELS"
+            )
+        self.channel_list = list(dict.fromkeys(wanted))
+        self._req_id = 0
+        self._keys: dict[str, bytes] = {}
+
+    # -- planning --------------------------------------------------------------------------
+    def data_channels(self) -> list[str]:
+        sc = self.stream_channels
+        return [c for c in self.channel_list if sc is None or c in sc]
+
+    def symbol_shards(self) -> list[tuple[str, ...]]:
+        """Group symbols so each connection holds at most ``max_streams_per_connection``."""
+        per_symbol = max(1, len(self.data_channels()))
+        per_shard = max(1, self.settings.max_streams_per_connection // per_symbol)
+        syms = list(self.symbols.canonical)
+        return [tuple(syms[i : i + per_shard]) for i in range(0, len(syms), per_shard)]
+
+    def plan(self) -> list[ShardPlan]:
+        return [self.shard(i, syms) for i, syms in enumerate(self.symbol_shards())]
+
+    def shard(self, index: int, symbols: tuple[str, ...]) -> ShardPlan:
+        raise NotImplementedError
+
+    def next_req_id(self) -> int:
+        self._req_id += 1
+        return self._req_id
+
+    # -- frames ----------------------------------------------------------------------------
+    def classify(self, text: str) -> Frame:
+        raise NotImplementedError
+
+    def app_ping(self) -> str | None:
+        """An application-level ping message, for venues that have one."""
+        return None
+
+    def key_for(self, frame: Frame) -> bytes:
+        """Kafka key: ``venue:SYMBOL`` or, for frames without a symbol, ``venue:channel``."""
+        part = frame.symbol or frame.channel
+        key = self._keys.get(part)
+        if key is None:
+            key = f"{self.name}:{part}".encode()
+            if len(self._keys) < 100_000:
+                self._keys[part] = key
+        return key

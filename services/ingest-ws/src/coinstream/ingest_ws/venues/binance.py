@@ -1,0 +1,138 @@
+"""Binance spot combined streams: ``{URL}/stream?streams=btcusdt@trade/...``.
+
+Frames are ``{"stream": name, "data": payload}``; the envelope channel is the stream name.
+Trade (``t``) and aggTrade (``a``) ids are contiguous per symbol, so they reveal gaps. Streams
+beyond ``url_max_streams`` are added with SUBSCRIBE messages (paced by the control limiter).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from coinstream.ingest_ws.frames import CONTROL, DATA, ERROR, SHUTDOWN, UNKNOWN, Frame
+from coinstream.ingest_ws.settings import BinanceSettings, VenueSettings
+from coinstream.ingest_ws.venues.base import ShardPlan, VenueProtocol
+
+_SEQ_FIELD = {"trade": "t", "aggTrade": "a"}
+_FIELD_PATTERN = {"t": ',"t":', "a": ',"a":'}
+_PREFIX = '{"stream":"'
+_PREFIX_LEN = len(_PREFIX)
+SUBSCRIBE_BATCH = 200
+Route = tuple[str | None, tuple[tuple[str, str], ...], str | None, str]
+"""A stream name's meaning: canonical symbol, watchdog streams, sequence field and key."""
+
+
+class BinanceProtocol(VenueProtocol):
+    name = "binance"
+    channels = frozenset({"trade", "aggTrade", "bookTicker", "ticker", "kline_1m"})
+    aliases = {"24hrTicker": "ticker", "kline": "kline_1m"}
+
+    def __init__(self, settings: VenueSettings) -> None:
+        super().__init__(settings)
+        self._routes: dict[str, Route] = {}
+        self.url_max = settings.url_max_streams if isinstance(settings, BinanceSettings) else 100
+
+    def stream_name(self, channel: str, symbol: str) -> str:
+        return f"{self.symbols.to_venue(symbol).lower()}@{channel}"
+
+    def shard(self, index: int, symbols: tuple[str, ...]) -> ShardPlan:
+        streams = [(c, s) for s in symbols for c in self.channel_list]
+        names = [self.stream_name(c, s) for c, s in streams]
+        in_url, rest = names[: self.url_max], names[self.url_max :]
+        url = f"{self.settings.url.rstrip('/')}/stream?streams={'/'.join(in_url)}"
+        subscribe = tuple(
+            orjson.dumps(
+                {
+                    "method": "SUBSCRIBE",
+                    "params": rest[i : i + SUBSCRIBE_BATCH],
+                    "id": self.next_req_id(),
+                }
+            ).decode()
+            for i in range(0, len(rest), SUBSCRIBE_BATCH)
+        )
+        return ShardPlan(index, url, subscribe, tuple(streams), symbols)
+
+    def classify(self, text: str) -> Frame:
+        if text.startswith(_PREFIX):
+            frame = self._fast(text)
+            if frame is not None:
+                return frame
+        return self._parse(text)
+
+    def _fast(self, text: str) -> Frame | None:
+        """Known data streams without a full JSON parse: Binance writes ``stream`` first and
+        ``E``/``t``/``a`` as plain integers. Anything unexpected falls back to ``_parse``."""
+        end = text.find('"', _PREFIX_LEN)
+        route = self._routes.get(text[_PREFIX_LEN:end])
+        if route is None:
+            return None
+        symbol, streams, field, seq_key = route
+        try:
+            seq: tuple[tuple[str, int], ...] = ()
+            if field is not None:
+                i = text.find(_FIELD_PATTERN[field], end)
+                if i < 0:
+                    return None
+                i += 5
+                seq = ((seq_key, int(text[i : text.find(",", i)])),)
+            exchange_ms = None
+            i = text.find(',"E":', end)
+            if i > 0:
+                i += 5
+                exchange_ms = int(text[i : text.find(",", i)])
+        except ValueError:
+            return None
+        return Frame(DATA, text[_PREFIX_LEN:end], symbol, streams, seq, exchange_ms)
+
+    def _parse(self, text: str) -> Frame:
+        try:
+            msg: Any = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return Frame(UNKNOWN, "unknown", detail="not JSON")
+        if not isinstance(msg, dict):
+            return Frame(UNKNOWN, "unknown")
+        stream = msg.get("stream")
+        if not isinstance(stream, str):
+            if "code" in msg:
+                return Frame(ERROR, "control", detail=str(msg.get("msg", "")))
+            if "result" in msg:
+                return Frame(CONTROL, "control")
+            if msg.get("e") == "serverShutdown":
+                return Frame(SHUTDOWN, "!serverShutdown", exchange_ms=msg.get("E"))
+            return Frame(UNKNOWN, "unknown")
+        data = msg.get("data")
+        if not isinstance(data, dict):
+            return Frame(UNKNOWN, stream)
+        route = self._routes.get(stream)
+        if route is None:
+            if stream == "!serverShutdown" or data.get("e") == "serverShutdown":
+                return Frame(SHUTDOWN, stream, exchange_ms=data.get("E"))
+            route = self._route(stream)
+        symbol, streams, field, seq_key = route
+        seq: tuple[tuple[str, int], ...] = ()
+        if field is not None:
+            value = data.get(field)
+            if value.__class__ is int:
+                seq = ((seq_key, value),)
+        exchange_ms = data.get("E")
+        return Frame(
+            DATA,
+            stream,
+            symbol,
+            streams,
+            seq,
+            exchange_ms if exchange_ms.__class__ is int else None,
+        )
+
+    def _route(self, stream: str) -> Route:
+        """What a stream name means (symbol, watchdog streams, sequence field); cached."""
+        native, _, channel = stream.partition("@")
+        symbol = self.symbols.from_venue(native)
+        streams = ((channel, symbol),) if symbol is not None else ()
+        field = _SEQ_FIELD.get(channel) if symbol is not None else None
+        route = (symbol, streams, field, f"{channel}:{symbol}")
+        if len(self._routes) < 100_000:
+            self._routes[stream] = route
+        return route

@@ -1,0 +1,85 @@
+"""Coinbase Advanced Trade market data (``wss://advanced-trade-ws.coinbase.com``).
+
+One channel per subscribe message, sent within 5 s of opening. Every message carries
+``sequence_num``, a counter per connection: a jump means messages were dropped. ``heartbeats``
+arrive every second and keep quiet subscriptions open.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from coinstream.ingest_ws.frames import (
+    CONNECTION_SCOPE,
+    CONTROL,
+    DATA,
+    ERROR,
+    HEARTBEAT,
+    UNKNOWN,
+    Frame,
+    StreamId,
+    iso_to_ms,
+)
+from coinstream.ingest_ws.venues.base import ShardPlan, VenueProtocol
+
+_ITEMS = {"ticker": "tickers", "ticker_batch": "tickers", "market_trades": "trades"}
+PRODUCTS_PER_MESSAGE = 100
+
+
+class CoinbaseProtocol(VenueProtocol):
+    name = "coinbase"
+    channels = frozenset({"ticker", "ticker_batch", "market_trades", "heartbeats"})
+    aliases = {"heartbeat": "heartbeats", "trades": "market_trades", "matches": "market_trades"}
+    stream_channels = frozenset({"ticker", "ticker_batch", "market_trades"})
+    has_heartbeats = True
+
+    def shard(self, index: int, symbols: tuple[str, ...]) -> ShardPlan:
+        products = [self.symbols.to_venue(s) for s in symbols]
+        messages = []
+        for channel in self.channel_list:
+            for i in range(0, len(products), PRODUCTS_PER_MESSAGE):
+                messages.append(
+                    orjson.dumps(
+                        {
+                            "type": "subscribe",
+                            "product_ids": products[i : i + PRODUCTS_PER_MESSAGE],
+                            "channel": channel,
+                        }
+                    ).decode()
+                )
+        streams = tuple((c, s) for s in symbols for c in self.data_channels())
+        return ShardPlan(index, self.settings.url, tuple(messages), streams, symbols)
+
+    def classify(self, text: str) -> Frame:
+        try:
+            msg: Any = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return Frame(UNKNOWN, "unknown", detail="not JSON")
+        if not isinstance(msg, dict):
+            return Frame(UNKNOWN, "unknown")
+        channel = msg.get("channel")
+        if not isinstance(channel, str):
+            if msg.get("type") == "error":
+                return Frame(ERROR, "error", detail=str(msg.get("message", "")))
+            return Frame(UNKNOWN, "unknown")
+        seq_num = msg.get("sequence_num")
+        seq = ((CONNECTION_SCOPE, seq_num),) if isinstance(seq_num, int) else ()
+        ts = msg.get("timestamp")
+        exchange_ms = iso_to_ms(ts) if isinstance(ts, str) else None
+        if channel == "heartbeats":
+            return Frame(HEARTBEAT, channel, seq=seq, exchange_ms=exchange_ms)
+        items_key = _ITEMS.get(channel)
+        if items_key is None:
+            return Frame(CONTROL, channel, seq=seq, exchange_ms=exchange_ms)
+        streams: list[StreamId] = []
+        for event in msg.get("events") or ():
+            for item in (event or {}).get(items_key) or ():
+                product = item.get("product_id") if isinstance(item, dict) else None
+                if isinstance(product, str):
+                    symbol = self.symbols.from_venue(product)
+                    if symbol is not None and (channel, symbol) not in streams:
+                        streams.append((channel, symbol))
+        symbol = streams[0][1] if streams else None
+        return Frame(DATA, channel, symbol, tuple(streams), seq, exchange_ms)

@@ -1,0 +1,102 @@
+"""Kraken WebSocket v2 (``wss://ws.kraken.com/v2``): ticker and trade, heartbeat, status, ping.
+
+Symbols are ``BTC/USD``. ``trade_id`` is a sequence per book, so trade messages reveal gaps and
+duplicates; a trade snapshot (the last 50 trades) after a reconnect can fill the gap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from coinstream.ingest_ws.frames import (
+    CONTROL,
+    DATA,
+    ERROR,
+    HEARTBEAT,
+    PONG,
+    UNKNOWN,
+    Frame,
+    StreamId,
+    iso_to_ms,
+)
+from coinstream.ingest_ws.venues.base import ShardPlan, VenueProtocol
+
+SYMBOLS_PER_MESSAGE = 50
+
+
+class KrakenProtocol(VenueProtocol):
+    name = "kraken"
+    channels = frozenset({"ticker", "trade"})
+    aliases = {"trades": "trade"}
+    has_heartbeats = True
+
+    def shard(self, index: int, symbols: tuple[str, ...]) -> ShardPlan:
+        natives = [self.symbols.to_venue(s) for s in symbols]
+        messages = []
+        for channel in self.channel_list:
+            for i in range(0, len(natives), SYMBOLS_PER_MESSAGE):
+                messages.append(
+                    orjson.dumps(
+                        {
+                            "method": "subscribe",
+                            "params": {
+                                "channel": channel,
+                                "symbol": natives[i : i + SYMBOLS_PER_MESSAGE],
+                                "snapshot": True,
+                            },
+                            "req_id": self.next_req_id(),
+                        }
+                    ).decode()
+                )
+        streams = tuple((c, s) for s in symbols for c in self.channel_list)
+        return ShardPlan(index, self.settings.url, tuple(messages), streams, symbols)
+
+    def app_ping(self) -> str | None:
+        return orjson.dumps({"method": "ping", "req_id": self.next_req_id()}).decode()
+
+    def classify(self, text: str) -> Frame:
+        try:
+            msg: Any = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return Frame(UNKNOWN, "unknown", detail="not JSON")
+        if not isinstance(msg, dict):
+            return Frame(UNKNOWN, "unknown")
+        channel = msg.get("channel")
+        if not isinstance(channel, str):
+            method = msg.get("method")
+            if method == "pong":
+                return Frame(PONG, "pong")
+            if msg.get("success") is False or "error" in msg:
+                return Frame(ERROR, str(method or "error"), detail=str(msg.get("error", "")))
+            if isinstance(method, str):
+                return Frame(CONTROL, method)
+            return Frame(UNKNOWN, "unknown")
+        if channel == "heartbeat":
+            return Frame(HEARTBEAT, channel)
+        if channel == "status":
+            systems = [d.get("system") for d in msg.get("data") or () if isinstance(d, dict)]
+            return Frame(CONTROL, channel, detail=f"system={systems[0]}" if systems else "")
+        if channel not in self.channels:
+            return Frame(CONTROL, channel)
+        streams: list[StreamId] = []
+        seq: list[tuple[str, int]] = []
+        exchange_ms = None
+        for item in msg.get("data") or ():
+            if not isinstance(item, dict):
+                continue
+            native = item.get("symbol")
+            symbol = self.symbols.from_venue(native) if isinstance(native, str) else None
+            if symbol is None:
+                continue
+            if (channel, symbol) not in streams:
+                streams.append((channel, symbol))
+            trade_id = item.get("trade_id")
+            if channel == "trade" and isinstance(trade_id, int):
+                seq.append((f"trade:{symbol}", trade_id))
+            ts = item.get("timestamp")
+            if isinstance(ts, str):
+                exchange_ms = iso_to_ms(ts)
+        symbol = streams[0][1] if streams else None
+        return Frame(DATA, channel, symbol, tuple(streams), tuple(seq), exchange_ms)

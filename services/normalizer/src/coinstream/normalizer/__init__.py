@@ -1,0 +1,1 @@
+"""Coinstream normalizer: raw source records -> canonical prices, sentiment, metadata, candles."""

@@ -1,0 +1,193 @@
+"""The normalizer core shared by both engines: raw record in, canonical records out.
+
+``Normalizer.process()`` is synchronous and does no I/O: it decodes the envelope, runs the
+source parser, drops duplicates, feeds trades to the candle book and the consolidator, and
+returns the records to produce, or a dead letter. ``floor(tp)`` tells the engine how far it
+may commit: never past the oldest record that still feeds open state (open candles,
+consolidation windows, the dedup window), so a restart rebuilds that state by re-reading.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from coinstream.normalizer.candles import CandleBook
+from coinstream.normalizer.consolidated import Consolidator
+from coinstream.normalizer.dedup import DedupWindow
+from coinstream.normalizer.errors import ParseError
+from coinstream.normalizer.fastprice import FastPrice
+from coinstream.normalizer.identity import Registry
+from coinstream.normalizer.parsers import Parser, decode_envelope, load_parsers
+from coinstream.normalizer.parsers.common import AnyEvent
+from coinstream.normalizer.settings import NormalizerSettings
+from coinstream.schemas import Topics
+
+log = logging.getLogger(__name__)
+
+TP = tuple[str, int]
+TRADE_VENUES = frozenset({"binance", "coinbase", "kraken"})
+
+
+class Output(NamedTuple):
+    topic: str
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterOut:
+    value: bytes
+    key: bytes | None
+    reason: str
+    error_class: str
+    origin_topic: str
+    origin_partition: int
+    origin_offset: int
+
+
+class Normalizer:
+    """Pure processing state. One instance per engine; not thread-safe."""
+
+    def __init__(
+        self,
+        settings: NormalizerSettings,
+        topics: Topics,
+        registry: Registry,
+        parsers: Mapping[str, Parser] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.parsers = dict(load_parsers() if parsers is None else parsers)
+        self.topics = topics
+        self.registry = registry
+        self.dedup = DedupWindow(settings.dedup_window)
+        c = settings.candles
+        self.candles = CandleBook(c.interval_s, c.grace_s) if c.enabled else None
+        k = settings.consolidated
+        self.consolidator = (
+            Consolidator(k.interval_s, k.window_s, k.stale_after_s, k.outlier_pct, k.quote_aliases)
+            if k.enabled
+            else None
+        )
+        self._topic_of = {
+            "price": topics.prices,
+            "sentiment": topics.sentiment,
+            "metadata": topics.metadata,
+            "candle": topics.candles,
+        }
+        self.stats: dict[str, dict[str, int]] = {
+            "records": defaultdict(int),
+            "events": defaultdict(int),
+            "dead_letters": defaultdict(int),
+            "misc": defaultdict(int),
+        }
+        self.totals: dict[str, int] = defaultdict(int)
+        self._hints: dict[bytes, str] = {}
+
+    def reset(self) -> None:
+        """Forget all state (after a rebalance the engine re-reads from committed offsets)."""
+        self.dedup.reset()
+        if self.candles:
+            self.candles.reset()
+        if self.consolidator:
+            self.consolidator.reset()
+
+    def process(
+        self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes
+    ) -> tuple[list[Output], DeadLetterOut | None]:
+        """Transform one raw record. Never raises: failures come back as a dead letter."""
+        try:
+            return self._process(topic, partition, offset, key, value), None
+        except ParseError as exc:
+            reason, error_class = exc.reason, type(exc).__name__
+        except Exception as exc:  # a parser bug must not stop the stream
+            log.exception("unexpected error normalizing a record")
+            reason, error_class = f"internal error: {exc!r}", type(exc).__name__
+        self.stats["dead_letters"][error_class] += 1
+        self.totals["dead_letters"] += 1
+        return [], DeadLetterOut(value, key, reason, error_class, topic, partition, offset)
+
+    def _process(
+        self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes
+    ) -> list[Output]:
+        env = decode_envelope(value)
+        self.stats["records"][env.source] += 1
+        self.totals["records"] += 1
+        parser = self.parsers.get(env.source)
+        if parser is None:
+            raise ParseError(f"no parser for source {env.source!r}")
+        hint = self._hints.get(key) if key else None
+        if key and hint is None:
+            hint = key.decode(errors="replace").partition(":")[2]
+            if len(self._hints) < 10_000:
+                self._hints[key] = hint
+        events = parser(env, self.registry, hint)
+        if not events:
+            self.stats["misc"]["ignored"] += 1
+            return []
+        tp = (topic, partition)
+        out: list[Output] = []
+        for event in events:
+            rev = event.revision
+            if self.dedup.seen(f"{event.event_id}:{rev}" if rev else event.event_id, tp, offset):
+                self.stats["misc"]["duplicates"] += 1
+                self.totals["duplicates"] += 1
+                continue
+            out.append(self._output(event))
+            if type(event) is FastPrice and event.kind == "trade":
+                self._feed_trade(event, tp, offset, out)
+        return out
+
+    def _output(self, event: AnyEvent) -> Output:
+        kind: str = event.type  # type: ignore[union-attr]
+        self.stats["events"][kind] += 1
+        return Output(self._topic_of[kind], event.key, event.to_json())  # type: ignore[union-attr]
+
+    def _feed_trade(self, event: FastPrice, tp: TP, offset: int, out: list[Output]) -> None:
+        if event.price is None or event.size is None or event.source not in TRADE_VENUES:
+            return
+        agg = event.trade_id is not None and event.trade_id.startswith("agg-")
+        if self.candles and (not agg or self.settings.candles.from_agg_trades):
+            before_late, before_amended = self.candles.too_late, self.candles.amended
+            for candle in self.candles.add(
+                event.source, event.symbol, event.event_time, event.price, event.size,
+                event.received_at, tp, offset,
+            ):  # fmt: skip
+                out.append(self._output(candle))
+            late = self.candles.too_late - before_late
+            if late:
+                self.stats["misc"]["late_trades"] += late
+                self.totals["late_trades"] += late
+                log.info(
+                    "trade later than the candle grace period dropped from candles",
+                    extra={
+                        "venue": event.source,
+                        "symbol": event.symbol,
+                        "trade_id": event.trade_id,
+                    },
+                )
+            self.stats["misc"]["amended"] += self.candles.amended - before_amended
+        if self.consolidator and not agg:
+            for price in self.consolidator.add(
+                event.source, event.symbol, event.base, event.quote, event.asset_id,
+                event.event_time, event.price, event.size, event.received_at, tp, offset,
+            ):  # fmt: skip
+                out.append(self._output(price))
+
+    def floor(self, tp: TP) -> int | None:
+        """Oldest offset of ``tp`` still feeding open state (None: nothing held)."""
+        floors = [self.dedup.floor(tp)]
+        if self.candles:
+            floors.append(self.candles.floor(tp))
+        if self.consolidator:
+            floors.append(self.consolidator.floor(tp))
+        held = [f for f in floors if f is not None]
+        return min(held) if held else None
+
+    def commit_offset(self, tp: TP, next_offset: int) -> int:
+        """The offset to commit for ``tp`` after processing everything before ``next_offset``."""
+        floor = self.floor(tp)
+        return next_offset if floor is None else min(floor, next_offset)

@@ -1,0 +1,318 @@
+"""``FastPrice``: the hot-path form of a ``PriceEvent``.
+
+Trades and quotes are most of the traffic. Building a pydantic model per record and dumping it
+costs more than everything else the normalizer does, so parsers return this slotted object
+and ``to_json()`` writes exactly the bytes ``PriceEvent.to_json()`` would (same field order,
+decimals as plain strings, times as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, ``None`` omitted); the
+tests pin that equivalence. ``to_event()`` gives the validated ``PriceEvent``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from hashlib import blake2b
+
+import orjson
+
+from coinstream.schemas import SCHEMA_VERSION, PriceEvent
+
+_DECIMALS = (
+    "price",
+    "size",
+    "side",
+    "trade_id",
+    "bid",
+    "bid_size",
+    "ask",
+    "ask_size",
+    "volume_24h",
+    "quote_volume_24h",
+    "market_cap",
+    "change_24h_pct",
+)  # fmt: skip  (wire order after native_symbol; side/trade_id are strings)
+
+
+_VERSION = str(SCHEMA_VERSION)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_quoted: dict[str, str] = {}
+
+
+def quoted(text: str) -> str:
+    """``text`` as a JSON string literal (cached: symbols, sources and ids repeat)."""
+    cached = _quoted.get(text)
+    if cached is None:
+        cached = orjson.dumps(text).decode()
+        if len(_quoted) < 50_000 and len(text) < 64:
+            _quoted[text] = cached
+    return cached
+
+
+_middles: dict[tuple[str | None, ...], str] = {}
+
+
+def _middle(
+    source: str,
+    kind: str,
+    symbol: str,
+    base: str,
+    quote: str,
+    asset_id: str | None,
+    native: str | None,
+) -> str:
+    """The JSON between ``received_at`` and the numbers: constant per instrument and kind."""
+    text = (
+        f'","source":{quoted(source)},"revision":0,"type":"price","kind":{quoted(kind)}'
+        f',"symbol":{quoted(symbol)},"base":{quoted(base)},"quote":{quoted(quote)}'
+    )
+    if asset_id is not None:
+        text += f',"asset_id":{quoted(asset_id)}'
+    if native is not None:
+        text += f',"native_symbol":{quoted(native)}'
+    if len(_middles) < 50_000:
+        _middles[(source, kind, symbol, base, quote, asset_id, native)] = text
+    return text
+
+
+def _plain_or_quoted(text: str) -> str:
+    """Ids (uuid form, numeric trade ids) need no escaping and are never worth caching."""
+    if text.replace("-", "").isalnum() and text.isascii():
+        return f'"{text}"'
+    return quoted(text)
+
+
+def utc_text(t: datetime) -> str:
+    """``PriceEvent``'s time form: UTC, always six fractional digits, ``Z``."""
+    if t.tzinfo is not UTC:
+        t = t.astimezone(UTC)
+    text = t.isoformat()  # "YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00"
+    return text[:26] + "Z" if len(text) == 32 else text[:19] + ".000000Z"
+
+
+def decimal_text(d: Decimal) -> str:
+    """Plain positional notation, as ``ExactDecimal`` serializes (``1E-12`` -> ``0.000000000001``)."""
+    text = str(d)
+    if "E" in text:
+        text = format(d, "f")
+    return "0" if text in ("-0", "0") else text
+
+
+class FastPrice:
+    """A price event's fields; attributes not set default to ``None`` (class defaults, so the
+    hot-path builders set only what a trade or quote has). ``wire`` holds ``to_json()``'s
+    bytes when a builder already wrote them (``trade()``/``quote()`` below)."""
+
+    type = "price"
+    revision = 0
+    asset_id: str | None = None
+    native_symbol: str | None = None
+    price: Decimal | None = None
+    size: Decimal | None = None
+    side: str | None = None
+    trade_id: str | None = None
+    bid: Decimal | None = None
+    bid_size: Decimal | None = None
+    ask: Decimal | None = None
+    ask_size: Decimal | None = None
+    volume_24h: Decimal | None = None
+    quote_volume_24h: Decimal | None = None
+    market_cap: Decimal | None = None
+    change_24h_pct: Decimal | None = None
+    contributors: tuple[str, ...] = ()
+    wire: bytes | None = None
+
+    def __init__(
+        self,
+        *,
+        event_id: str,
+        event_time: datetime,
+        received_at: datetime,
+        source: str,
+        kind: str,
+        symbol: str,
+        base: str,
+        quote: str,
+        asset_id: str | None = None,
+        native_symbol: str | None = None,
+        price: Decimal | None = None,
+        size: Decimal | None = None,
+        side: str | None = None,
+        trade_id: str | None = None,
+        bid: Decimal | None = None,
+        bid_size: Decimal | None = None,
+        ask: Decimal | None = None,
+        ask_size: Decimal | None = None,
+        volume_24h: Decimal | None = None,
+        quote_volume_24h: Decimal | None = None,
+        market_cap: Decimal | None = None,
+        change_24h_pct: Decimal | None = None,
+        contributors: tuple[str, ...] = (),
+    ) -> None:
+        self.event_id = event_id
+        self.event_time = event_time
+        self.received_at = received_at
+        self.source = source
+        self.kind = kind
+        self.symbol = symbol
+        self.base = base
+        self.quote = quote
+        self.asset_id = asset_id
+        self.native_symbol = native_symbol
+        self.price = price
+        self.size = size
+        self.side = side
+        self.trade_id = trade_id
+        self.bid = bid
+        self.bid_size = bid_size
+        self.ask = ask
+        self.ask_size = ask_size
+        self.volume_24h = volume_24h
+        self.quote_volume_24h = quote_volume_24h
+        self.market_cap = market_cap
+        self.change_24h_pct = change_24h_pct
+        self.contributors = contributors
+
+    @property
+    def key(self) -> bytes:
+        return self.symbol.encode()
+
+    def to_json(self) -> bytes:
+        if self.wire is not None:
+            return self.wire
+        # Hand-built for speed; byte-identical to PriceEvent.to_json() (pinned by tests).
+        ident = (
+            self.source,
+            self.kind,
+            self.symbol,
+            self.base,
+            self.quote,
+            self.asset_id,
+            self.native_symbol,
+        )
+        middle = _middles.get(ident)
+        if middle is None:
+            middle = _middle(*ident)
+        parts = [
+            '{"schema_version":', _VERSION, ',"event_id":', _plain_or_quoted(self.event_id),
+            ',"event_time":"', utc_text(self.event_time),
+            '","received_at":"', utc_text(self.received_at), middle,
+        ]  # fmt: skip
+        for name in _DECIMALS:
+            value = getattr(self, name)
+            if value is not None:
+                text = _plain_or_quoted(value) if type(value) is str else f'"{decimal_text(value)}"'
+                parts += (',"', name, '":', text)
+        if self.contributors:
+            parts += (',"contributors":', orjson.dumps(list(self.contributors)).decode(), "}")
+        else:
+            parts.append(',"contributors":[]}')
+        return "".join(parts).encode()
+
+    def to_event(self) -> PriceEvent:
+        return PriceEvent.model_validate_json(self.to_json())
+
+    def __repr__(self) -> str:
+        return f"FastPrice({self.kind} {self.source} {self.symbol} {self.event_id})"
+
+
+_new = object.__new__
+_seconds: dict[int, str] = {}
+_UUID_CUTS = ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))
+
+
+def hashed_id(text: str) -> str:
+    """The uuid-form id of already joined parts (``event_id`` without the joining)."""
+    h = blake2b(text.encode(), digest_size=16).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def epoch_ms_text(ms: int) -> str:
+    """``utc_text(EPOCH + timedelta(milliseconds=ms))`` for ``ms >= 0`` (cached per second)."""
+    sec, rest = divmod(ms, 1000)
+    prefix = _seconds.get(sec)
+    if prefix is None:
+        prefix = (_EPOCH + timedelta(seconds=sec)).isoformat()[:19]
+        if len(_seconds) > 100_000:
+            _seconds.clear()
+        _seconds[sec] = prefix
+    return f"{prefix}.{rest:03d}000Z"
+
+
+def _middle_of(kind: str, source: str, symbol: str, base: str, quote: str,
+               asset_id: str | None, native: str | None) -> str:  # fmt: skip
+    ident = (source, kind, symbol, base, quote, asset_id, native)
+    middle = _middles.get(ident)
+    return _middle(*ident) if middle is None else middle
+
+
+def trade(
+    source: str, symbol: str, base: str, quote: str, asset_id: str | None, native: str | None,
+    ident: str, event_time: datetime, event_time_text: str, received_at: datetime,
+    received_text: str, price: Decimal, size: Decimal, side: str, trade_id: str,
+) -> FastPrice:  # fmt: skip
+    """A trade ``FastPrice`` with its wire bytes written directly (same bytes as ``to_json``).
+
+    ``side`` must be ``buy``/``sell`` and ``trade_id`` plain (digits, ``-``); the time texts
+    must be ``utc_text`` of the times. Callers check that and fall back to ``FastPrice``.
+    """
+    p = _new(FastPrice)
+    p.event_id = ident
+    p.event_time = event_time
+    p.received_at = received_at
+    p.source = source
+    p.kind = "trade"
+    p.symbol = symbol
+    p.base = base
+    p.quote = quote
+    p.asset_id = asset_id
+    p.native_symbol = native
+    p.price = price
+    p.size = size
+    p.side = side
+    p.trade_id = trade_id
+    p.wire = (
+        f'{{"schema_version":{_VERSION},"event_id":"{ident}","event_time":"{event_time_text}"'
+        f',"received_at":"{received_text}'
+        f"{_middle_of('trade', source, symbol, base, quote, asset_id, native)}"
+        f',"price":"{decimal_text(price)}","size":"{decimal_text(size)}","side":"{side}"'
+        f',"trade_id":"{trade_id}","contributors":[]}}'
+    ).encode()
+    return p
+
+
+def quote(
+    source: str, symbol: str, base: str, quote: str, asset_id: str | None, native: str | None,
+    ident: str, event_time: datetime, event_time_text: str, received_at: datetime,
+    received_text: str, bid: Decimal, bid_size: Decimal, ask: Decimal, ask_size: Decimal,
+) -> FastPrice:  # fmt: skip
+    """A quote (best bid/ask) ``FastPrice`` with its wire bytes written directly."""
+    p = _new(FastPrice)
+    p.event_id = ident
+    p.event_time = event_time
+    p.received_at = received_at
+    p.source = source
+    p.kind = "quote"
+    p.symbol = symbol
+    p.base = base
+    p.quote = quote
+    p.asset_id = asset_id
+    p.native_symbol = native
+    p.bid = bid
+    p.bid_size = bid_size
+    p.ask = ask
+    p.ask_size = ask_size
+    p.wire = (
+        f'{{"schema_version":{_VERSION},"event_id":"{ident}","event_time":"{event_time_text}"'
+        f',"received_at":"{received_text}'
+        f"{_middle_of('quote', source, symbol, base, quote, asset_id, native)}"
+        f',"bid":"{decimal_text(bid)}","bid_size":"{decimal_text(bid_size)}"'
+        f',"ask":"{decimal_text(ask)}","ask_size":"{decimal_text(ask_size)}","contributors":[]}}'
+    ).encode()
+    return p
+
+
+def event_id(kind: str, *parts: object) -> str:
+    """``coinstream.schemas.deterministic_id`` without building a ``uuid.UUID`` (same output)."""
+    text = "\x1f".join([kind, *(str(p) for p in parts)])
+    h = blake2b(text.encode(), digest_size=16).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -1,0 +1,233 @@
+"""Identity registry: every source's identifiers -> one canonical asset id.
+
+Canonical asset ids are CoinGecko-style slugs (``bitcoin``, ``tether``). The registry maps
+CoinGecko ids, CoinMarketCap ids, venue codes (``XBT`` on Kraken means ``BTC``) and chain +
+contract address of DEX tokens to them. Ticker symbols are never used alone to identify an
+asset (``PEPE`` or ``UNI`` name several tokens): an id the registry does not know keeps a
+provider-namespaced id (``coingecko:some-coin``, ``cmc:123``, ``dex:ethereum:0xabc``) and is
+reported as unmapped, never merged with a same-symbol asset.
+
+Exchange instruments (``BTCUSDT``, ``BTC-USD``, ``BTC/USD``, ``XBT/USD``) are split into base
+and quote codes using the venue's separator or, for concatenated symbols, the known quote
+codes; a symbol that cannot be split unambiguously raises ``UnknownInstrumentError``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from coinstream.normalizer.errors import UnknownInstrumentError
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """One canonical asset and its identifiers at each source."""
+
+    id: str
+    code: str
+    coingecko: str | None = None
+    cmc: int | None = None
+    platforms: tuple[tuple[str, str], ...] = ()  # (chain, contract address)
+    fiat: bool = False
+
+
+_ETH = "ethereum"
+DEFAULT_ASSETS: tuple[Asset, ...] = (
+    Asset("bitcoin", "BTC", "bitcoin", 1),
+    Asset("ethereum", "ETH", "ethereum", 1027),
+    Asset("tether", "USDT", "tether", 825, ((_ETH, "0xdac17f958d2ee523a2206206994597c13d831ec7"),)),
+    Asset(
+        "usd-coin",
+        "USDC",
+        "usd-coin",
+        3408,
+        ((_ETH, "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"),),
+    ),
+    Asset("weth", "WETH", "weth", 2396, ((_ETH, "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"),)),
+    Asset("pepe", "PEPE", "pepe", 24478, ((_ETH, "0x6982508145454ce325ddbe47a25d4ec3d2311933"),)),
+    Asset("binancecoin", "BNB", "binancecoin", 1839),
+    Asset("solana", "SOL", "solana", 5426),
+    Asset("ripple", "XRP", "ripple", 52),
+    Asset("dogecoin", "DOGE", "dogecoin", 74),
+    Asset("cardano", "ADA", "cardano", 2010),
+    Asset("litecoin", "LTC", "litecoin", 2),
+    Asset("algorand", "ALGO", "algorand", 4030),
+    Asset("matic-network", "MATIC", "matic-network", 3890),
+    Asset("nkn", "NKN", "nkn", 2780),
+    Asset("band-protocol", "BAND", "band-protocol", 4679),
+    Asset("first-digital-usd", "FDUSD", "first-digital-usd", 26081),
+    Asset("fiat:usd", "USD", fiat=True),
+    Asset("fiat:eur", "EUR", fiat=True),
+    Asset("fiat:gbp", "GBP", fiat=True),
+    Asset("fiat:try", "TRY", fiat=True),
+)
+
+# Quote codes used to split concatenated venue symbols such as BTCUSDT (longest match first).
+DEFAULT_QUOTES: tuple[str, ...] = (
+    "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USD", "EUR", "GBP", "TRY", "BTC", "ETH", "BNB",
+)  # fmt: skip
+
+# Venue-specific codes that differ from the canonical code.
+DEFAULT_VENUE_CODES: dict[str, dict[str, str]] = {
+    "kraken": {
+        "XBT": "BTC",
+        "XXBT": "BTC",
+        "XETH": "ETH",
+        "ZUSD": "USD",
+        "ZEUR": "EUR",
+        "XDG": "DOGE",
+    },
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """A venue instrument resolved to canonical codes (``symbol`` is ``BASE-QUOTE``)."""
+
+    symbol: str
+    base: str
+    quote: str
+    asset_id: str | None
+    native: str
+
+
+@dataclass
+class Registry:
+    """Lookups from source identifiers to canonical assets. Build once; read-only after."""
+
+    assets: Iterable[Asset] = DEFAULT_ASSETS
+    quotes: tuple[str, ...] = DEFAULT_QUOTES
+    venue_codes: dict[str, dict[str, str]] = field(default_factory=lambda: DEFAULT_VENUE_CODES)
+    unmapped: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._by_id: dict[str, Asset] = {}
+        self._by_code: dict[str, Asset] = {}
+        self._by_cg: dict[str, Asset] = {}
+        self._by_cmc: dict[int, Asset] = {}
+        self._by_contract: dict[tuple[str, str], Asset] = {}
+        self._instruments: dict[tuple[str, str], Instrument] = {}
+        for asset in self.assets:
+            self.add(asset)
+        self.quotes = tuple(sorted(self.quotes, key=len, reverse=True))
+
+    def add(self, asset: Asset) -> None:
+        self._by_id[asset.id] = asset
+        # A venue code identifies one asset per registry; a second asset with the same code
+        # does not replace the first (venue codes are curated, not inferred from symbols).
+        self._by_code.setdefault(asset.code, asset)
+        if asset.coingecko:
+            self._by_cg[asset.coingecko] = asset
+        if asset.cmc is not None:
+            self._by_cmc[asset.cmc] = asset
+        for chain, contract in asset.platforms:
+            self._by_contract[(chain.lower(), contract.lower())] = asset
+
+    @classmethod
+    def from_file(cls, path: Path | None) -> Registry:
+        """The default registry, extended by a JSON file ``{"assets": [...], "quotes": [...]}``."""
+        registry = cls()
+        if path is None:
+            return registry
+        data: dict[str, Any] = json.loads(path.read_text())
+        for item in data.get("assets", []):
+            platforms = tuple((c, a) for c, a in item.get("platforms", {}).items())
+            registry.add(
+                Asset(
+                    id=item["id"],
+                    code=item["code"].upper(),
+                    coingecko=item.get("coingecko"),
+                    cmc=item.get("cmc"),
+                    platforms=platforms,
+                    fiat=bool(item.get("fiat", False)),
+                )
+            )
+        if data.get("quotes"):
+            registry.quotes = tuple(
+                sorted({*registry.quotes, *data["quotes"]}, key=len, reverse=True)
+            )
+        return registry
+
+    # -- assets --------------------------------------------------------------------------
+    def asset(self, asset_id: str) -> Asset | None:
+        return self._by_id.get(asset_id)
+
+    def _report(self, ident: str) -> None:
+        if len(self.unmapped) < 10_000:
+            self.unmapped.add(ident)
+
+    def by_coingecko(self, cg_id: str) -> str:
+        """Canonical id for a CoinGecko id; unknown ids stay namespaced (``coingecko:<id>``)."""
+        asset = self._by_cg.get(cg_id)
+        if asset is not None:
+            return asset.id
+        self._report(f"coingecko:{cg_id}")
+        return f"coingecko:{cg_id}"
+
+    def by_cmc(self, cmc_id: int) -> str:
+        asset = self._by_cmc.get(cmc_id)
+        if asset is not None:
+            return asset.id
+        self._report(f"cmc:{cmc_id}")
+        return f"cmc:{cmc_id}"
+
+    def by_contract(self, chain: str, contract: str) -> str:
+        key = (chain.lower(), contract.lower())
+        asset = self._by_contract.get(key)
+        if asset is not None:
+            return asset.id
+        self._report(f"dex:{key[0]}:{key[1]}")
+        return f"dex:{key[0]}:{key[1]}"
+
+    def code_of(self, venue: str, code: str) -> str:
+        """A venue's currency code in canonical form (``XBT`` -> ``BTC`` on Kraken)."""
+        upper = code.upper()
+        return self.venue_codes.get(venue, {}).get(upper, upper)
+
+    def asset_for_code(self, code: str) -> str | None:
+        """Canonical asset of an exchange currency code (curated map; ``None`` if unknown)."""
+        asset = self._by_code.get(code)
+        return asset.id if asset else None
+
+    # -- instruments ---------------------------------------------------------------------
+    def instrument(self, venue: str, native: str, hint: str | None = None) -> Instrument:
+        """Resolve a venue symbol: ``BTCUSDT``, ``BTC-USD``, ``BTC/USD``, ``XBT/USD``.
+
+        ``hint`` is a canonical ``BASE-QUOTE`` symbol (e.g. from the record key) used when a
+        concatenated symbol cannot be split by the known quote codes.
+        """
+        cached = self._instruments.get((venue, native))
+        if cached is not None:
+            return cached
+        base, quote = self._split(venue, native, hint)
+        base, quote = self.code_of(venue, base), self.code_of(venue, quote)
+        asset_id = self.asset_for_code(base)
+        if asset_id is None:
+            self._report(f"{venue}:{base}")
+        inst = Instrument(f"{base}-{quote}", base, quote, asset_id, native)
+        if len(self._instruments) < 100_000:
+            self._instruments[(venue, native)] = inst
+        return inst
+
+    def _split(self, venue: str, native: str, hint: str | None) -> tuple[str, str]:
+        for sep in ("-", "/", "_"):
+            if sep in native:
+                base, _, quote = native.partition(sep)
+                if base and quote and sep not in quote:
+                    return base, quote
+                raise UnknownInstrumentError(f"{venue} symbol {native!r} has an unexpected form")
+        upper = native.upper()
+        if hint and "-" in hint:
+            hb, _, hq = hint.partition("-")
+            if (hb + hq).upper() == upper:
+                return hb, hq
+        for quote in self.quotes:
+            if upper.endswith(quote) and len(upper) > len(quote):
+                return upper[: -len(quote)], quote
+        raise UnknownInstrumentError(
+            f"{venue} symbol {native!r} has no known quote currency; add it to the registry"
+        )

@@ -1,0 +1,186 @@
+"""What every parser shares: the decoded envelope, the parser signature, event builders."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import msgspec
+
+from coinstream.normalizer.errors import ParseError
+from coinstream.normalizer.fastprice import FastPrice, utc_text
+from coinstream.normalizer.identity import Registry
+from coinstream.schemas import Event, SentimentEvent, deterministic_id
+
+
+class Envelope(msgspec.Struct, frozen=True):
+    """The fields of a ``RawEnvelope`` the normalizer reads (decoded without pydantic).
+
+    ``received_text`` is not on the wire: ``decode_envelope`` fills it with ``received_at`` in
+    the canonical event form (``YYYY-MM-DDTHH:MM:SS.ffffffZ``) so hot paths need not format it.
+    """
+
+    source: str
+    channel: str
+    received_at: datetime
+    payload: str
+    envelope_id: str = ""
+    connection_id: str | None = None
+    request: dict[str, Any] | None = None
+    replayed: bool = False
+    received_text: str = ""
+
+
+class _WireEnvelope(msgspec.Struct, frozen=True):
+    """``Envelope`` with ``received_at`` as text: canonical text is used as it is."""
+
+    source: str
+    channel: str
+    received_at: str
+    payload: str
+    envelope_id: str = ""
+    connection_id: str | None = None
+    request: dict[str, Any] | None = None
+    replayed: bool = False
+
+
+_envelope_decoder = msgspec.json.Decoder(Envelope)
+_wire_decoder = msgspec.json.Decoder(_WireEnvelope)
+_fromiso = datetime.fromisoformat
+
+
+def _canonical_time(text: str) -> bool:
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ``, the form ``RawEnvelope`` and every event write."""
+    return (
+        len(text) == 27
+        and text[26] == "Z"
+        and text[19] == "."
+        and text[10] == "T"
+        and text[:4].isdigit()
+        and text[20:26].isdigit()
+    )
+
+
+def decode_envelope(value: bytes | str) -> Envelope:
+    """Decode a raw record value; ``ParseError`` if it is not a raw envelope."""
+    try:
+        wire = _wire_decoder.decode(value)
+        text = wire.received_at
+        if _canonical_time(text):
+            received = _fromiso(text)
+            return Envelope(
+                wire.source, wire.channel, received, wire.payload, wire.envelope_id,
+                wire.connection_id, wire.request, wire.replayed, text,
+            )  # fmt: skip
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, ValueError):
+        pass  # not the common form: decode again for the exact error or the general time form
+    return _decode_envelope_slow(value)
+
+
+def _decode_envelope_slow(value: bytes | str) -> Envelope:
+    try:
+        env = _envelope_decoder.decode(value)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
+        raise ParseError(f"record value is not a raw envelope: {exc}") from exc
+    received = env.received_at
+    if received.tzinfo is None:
+        raise ParseError("envelope received_at has no timezone")
+    if received.utcoffset():
+        received = received.astimezone(UTC)
+    return msgspec.structs.replace(env, received_at=received, received_text=utc_text(received))
+
+
+PriceKind = Literal["trade", "quote", "ticker", "aggregate", "consolidated"]
+
+AnyEvent = Event | FastPrice
+"""What parsers return: canonical events (price events in their hot-path form)."""
+
+Parser = Callable[[Envelope, Registry, "str | None"], list[AnyEvent]]
+"""``parse(envelope, registry, key_symbol_hint) -> events`` (empty for ignored frames)."""
+
+
+def price(**fields: Any) -> FastPrice:
+    """A price event from already-validated values (exact Decimals, UTC datetimes).
+
+    Returns the hot-path ``FastPrice`` (same wire bytes as ``PriceEvent``); see fastprice.py.
+    """
+    return FastPrice(**fields)
+
+
+def sentiment(
+    env: Envelope,
+    source: str,
+    subject: str,
+    metric: str,
+    value: Decimal,
+    event_time: datetime,
+    classification: str | None = None,
+    unit: str | None = None,
+) -> SentimentEvent:
+    return SentimentEvent(
+        event_id=deterministic_id("sentiment", source, subject, metric, event_time.isoformat()),
+        event_time=event_time,
+        received_at=env.received_at,
+        source=source,
+        subject=subject,
+        metric=metric,
+        value=value,
+        classification=classification,
+        unit=unit,
+    )
+
+
+def content_id(kind: str, *parts: object, content: Any = None) -> str:
+    """An id from identity parts plus a digest of ``content`` (same content, same id)."""
+    digest = hashlib.blake2b(
+        msgspec.json.encode(content, order="sorted", enc_hook=str), digest_size=8
+    ).hexdigest()
+    return deterministic_id(kind, *parts, digest)
+
+
+def channel_error(env: Envelope) -> ParseError:
+    from coinstream.normalizer.errors import UnsupportedChannelError
+
+    return UnsupportedChannelError(
+        f"no parser for source {env.source!r} channel {env.channel!r}; "
+        "add one or stop publishing this channel"
+    )
+
+
+def json_safe(value: Any) -> Any:
+    """A JSON-safe copy for ``attributes``: decimals, and integers beyond 2**53 (which
+    JavaScript and float-based readers would round), as plain strings."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if type(value) is int and abs(value) > 2**53:
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def links_of(urls: Any) -> dict[str, tuple[str, ...]]:
+    """Flatten a provider's link map: lists keep their non-empty strings, nested maps get
+    dotted keys (``repos_url.github``); empty entries are dropped."""
+    out: dict[str, tuple[str, ...]] = {}
+    if not isinstance(urls, dict):
+        return out
+    for name, value in urls.items():
+        if isinstance(value, str):
+            values: tuple[str, ...] = (value,) if value else ()
+        elif isinstance(value, list):
+            values = tuple(v for v in value if isinstance(v, str) and v)
+        elif isinstance(value, dict):
+            for sub, nested in links_of(value).items():
+                out[f"{name}.{sub}"] = nested
+            continue
+        else:
+            continue
+        if values:
+            out[str(name)] = values
+    return out

@@ -1,0 +1,87 @@
+"""Kraken WebSocket v2: ``ticker`` and ``trade`` (``heartbeat``, ``status`` and acks ignored).
+
+Symbols are ``BTC/USD`` (``XBT`` is accepted and means ``BTC``); prices and quantities arrive
+as JSON numbers (decoded as exact decimals) or strings; times are RFC 3339 with microseconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from coinstream.normalizer.fastprice import event_id
+from coinstream.normalizer.identity import Registry
+from coinstream.normalizer.parsers.common import AnyEvent, Envelope, channel_error, price
+from coinstream.normalizer.values import (
+    as_dict,
+    as_list,
+    loads,
+    opt_decimal,
+    parse_time,
+    require,
+    to_decimal,
+)
+
+VENUE = "kraken"
+IGNORED = frozenset({"heartbeat", "status", "pong"})
+
+
+def parse(env: Envelope, registry: Registry, hint: str | None = None) -> list[AnyEvent]:
+    msg = as_dict(loads(env.payload), "kraken message")
+    if "method" in msg:  # subscribe/unsubscribe acks and pongs
+        return []
+    channel = msg.get("channel", env.channel)
+    if channel in IGNORED:
+        return []
+    data = as_list(require(msg, "data", "kraken message"), "kraken data")
+    if channel == "ticker":
+        return [_ticker(env, registry, as_dict(d, "kraken ticker")) for d in data]
+    if channel == "trade":
+        return [_trade(env, registry, as_dict(d, "kraken trade")) for d in data]
+    raise channel_error(env)
+
+
+def _ticker(env: Envelope, registry: Registry, d: dict[str, Any]) -> AnyEvent:
+    inst = registry.instrument(VENUE, require(d, "symbol", "kraken ticker"))
+    stamp = d.get("timestamp")
+    event_time = parse_time(stamp, name="ticker timestamp") if stamp else env.received_at
+    return price(
+        kind="ticker",
+        source=VENUE,
+        event_id=event_id("ticker", VENUE, inst.symbol, stamp or env.received_at.isoformat()),
+        event_time=event_time,
+        received_at=env.received_at,
+        symbol=inst.symbol,
+        base=inst.base,
+        quote=inst.quote,
+        asset_id=inst.asset_id,
+        native_symbol=inst.native,
+        price=opt_decimal(d.get("last"), "last"),  # only present after a trade in 24 h
+        bid=opt_decimal(d.get("bid"), "bid"),
+        bid_size=opt_decimal(d.get("bid_qty"), "bid_qty"),
+        ask=opt_decimal(d.get("ask"), "ask"),
+        ask_size=opt_decimal(d.get("ask_qty"), "ask_qty"),
+        volume_24h=opt_decimal(d.get("volume"), "volume"),
+        change_24h_pct=opt_decimal(d.get("change_pct"), "change_pct"),
+    )
+
+
+def _trade(env: Envelope, registry: Registry, d: dict[str, Any]) -> AnyEvent:
+    inst = registry.instrument(VENUE, require(d, "symbol", "kraken trade"))
+    trade_id = str(require(d, "trade_id", "kraken trade"))
+    side = d.get("side")
+    return price(
+        kind="trade",
+        source=VENUE,
+        event_id=event_id("trade", VENUE, inst.symbol, trade_id),
+        event_time=parse_time(require(d, "timestamp", "kraken trade"), name="trade timestamp"),
+        received_at=env.received_at,
+        symbol=inst.symbol,
+        base=inst.base,
+        quote=inst.quote,
+        asset_id=inst.asset_id,
+        native_symbol=inst.native,
+        price=to_decimal(require(d, "price", "kraken trade"), "price"),
+        size=to_decimal(require(d, "qty", "kraken trade"), "qty"),
+        side=side if side in ("buy", "sell") else None,
+        trade_id=trade_id,
+    )

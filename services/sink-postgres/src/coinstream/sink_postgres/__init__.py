@@ -1,0 +1,1 @@
+"""sink-postgres: every canonical Coinstream event in PostgreSQL exactly once."""

@@ -1,0 +1,1 @@
+"""Tests of the market simulator (a package, so module names cannot clash)."""

@@ -1,0 +1,109 @@
+"""Event-time candles: OHLCV, VWAP, watermark, grace, amendments and deterministic replay."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from coinstream.normalizer.candles import CandleBook
+from coinstream.schemas import CandleEvent
+
+M0 = datetime(2024, 4, 7, 16, 50, tzinfo=UTC)
+TP = ("raw", 0)
+
+
+def at(seconds: float) -> datetime:
+    return M0 + timedelta(seconds=seconds)
+
+
+def feed(book: CandleBook, trades: list[tuple[float, str, str]]) -> list[CandleEvent]:
+    out: list[CandleEvent] = []
+    for i, (t, price, size) in enumerate(trades):
+        out += book.add("binance", "BTC-USDT", at(t), Decimal(price), Decimal(size), at(t), TP, i)
+    return out
+
+
+def test_candle_closes_when_watermark_passes_and_has_exact_ohlcv_vwap() -> None:
+    book = CandleBook(60, 10)
+    out = feed(
+        book,
+        [
+            (1, "100", "1"),
+            (30, "110", "2"),
+            (20, "90", "1"),
+            (59.5, "105", "0.5"),
+            (61, "106", "1"),
+        ],
+    )
+    [c] = out
+    assert (c.open, c.high, c.low, c.close) == (
+        Decimal(100),
+        Decimal(110),
+        Decimal(90),
+        Decimal(105),
+    )
+    assert (c.volume, c.quote_volume, c.trade_count) == (Decimal("4.5"), Decimal("462.5"), 4)
+    assert c.vwap == Decimal("462.5") / Decimal("4.5")
+    assert (c.open_time, c.close_time, c.revision, c.final, c.source) == (
+        M0,
+        at(60),
+        0,
+        False,
+        "coinstream",
+    )
+
+
+def test_late_trade_within_grace_amends_same_candle_with_next_revision() -> None:
+    book = CandleBook(60, 10)
+    first = feed(book, [(10, "100", "1"), (61, "101", "1")])
+    amended = feed(
+        book, [(50, "120", "1")]
+    )  # late (watermark 61 s) but before close + grace (70 s)
+    assert first[0].event_id == amended[0].event_id
+    assert (amended[0].revision, amended[0].high, amended[0].trade_count) == (1, Decimal(120), 2)
+    assert book.amended == 1
+
+
+def test_final_revision_after_grace_and_later_trades_are_counted_not_applied() -> None:
+    book = CandleBook(60, 10)
+    out = feed(book, [(10, "100", "1"), (61, "101", "1"), (71, "102", "1")])
+    assert [(c.open_time, c.revision, c.final) for c in out] == [(M0, 0, False), (M0, 1, True)]
+    assert feed(book, [(30, "999", "1")]) == []
+    assert book.too_late == 1
+
+
+def test_grace_zero_emits_one_final_candle() -> None:
+    book = CandleBook(60, 0)
+    out = feed(book, [(10, "100", "1"), (60, "101", "1")])
+    assert [(c.revision, c.final) for c in out] == [(0, True)]
+
+
+def test_replaying_the_same_trades_gives_identical_events() -> None:
+    trades = [
+        (1, "100", "1"),
+        (61, "101", "2"),
+        (30, "99", "1"),
+        (75, "103", "1"),
+        (125, "104", "1"),
+    ]
+    a, b = feed(CandleBook(60, 10), trades), feed(CandleBook(60, 10), trades)
+    assert [e.to_json() for e in a] == [e.to_json() for e in b]
+    assert len({(e.event_id, e.revision) for e in a}) == len(a)
+
+
+def test_floor_is_the_first_offset_of_the_oldest_open_candle() -> None:
+    book = CandleBook(60, 10)
+    feed(book, [(1, "1", "1"), (2, "1", "1"), (61, "1", "1")])
+    assert book.floor(TP) == 0
+    book.add(
+        "binance", "BTC-USDT", at(75), Decimal(1), Decimal(1), at(75), TP, 3
+    )  # finalizes minute 0
+    assert book.floor(TP) == 2
+    assert book.floor(("other", 0)) is None
+
+
+def test_late_trade_opening_a_missed_minute_within_grace_is_emitted_at_once() -> None:
+    book = CandleBook(60, 70)
+    feed(book, [(10, "100", "1"), (125, "101", "1")])  # minute 0 closed, minute 1 had no trades
+    [c] = feed(book, [(70, "99", "1")])  # minute 1 closed by the watermark, still inside grace
+    assert (c.open_time, c.revision, c.trade_count, c.final) == (at(60), 0, 1, False)

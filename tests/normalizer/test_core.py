@@ -1,0 +1,77 @@
+"""The shared core: routing to topics, dedup, dead letters and the commit floor."""
+
+from __future__ import annotations
+
+import json
+
+from coinstream.normalizer.core import Normalizer
+from coinstream.normalizer.identity import Registry
+from coinstream.normalizer.settings import NormalizerSettings
+from coinstream.schemas import Topics
+
+from .normalizer_helpers import binance_trade, raw
+
+T0 = 1_712_508_600_000
+TOPIC = "p.raw.binance.v1"
+
+
+def core(**kw: object) -> Normalizer:
+    return Normalizer(NormalizerSettings(**kw), Topics("p"), Registry())  # type: ignore[arg-type]
+
+
+def trade(i: int, t_ms: int, price: str = "100") -> bytes:
+    return raw("binance", "btcusdt@trade", binance_trade("BTCUSDT", i, price, "1", t_ms))
+
+
+def test_duplicate_trade_is_dropped_within_window() -> None:
+    n = core()
+    out1, _ = n.process(TOPIC, 0, 0, b"binance:BTC-USDT", trade(1, T0))
+    out2, _ = n.process(TOPIC, 0, 1, b"binance:BTC-USDT", trade(1, T0))
+    assert [o.topic for o in out1] == ["p.prices.v1"] and out2 == []
+    assert n.stats["misc"]["duplicates"] == 1
+
+
+def test_trades_produce_candles_and_consolidated_prices_on_their_topics() -> None:
+    n = core()
+    topics = []
+    for i, t in enumerate([0, 30_000, 61_000]):
+        out, _ = n.process(TOPIC, 0, i, b"binance:BTC-USDT", trade(i, T0 + t))
+        topics += [o.topic for o in out]
+    assert topics.count("p.candles.v1") == 1
+    assert topics.count("p.prices.v1") >= 4  # 3 trades + consolidated prices
+    kinds = [
+        json.loads(o.value)["kind"]
+        for o in n.process(TOPIC, 0, 9, None, trade(9, T0 + 75_000))[0]
+        if o.topic == "p.prices.v1"
+    ]
+    assert "trade" in kinds
+
+
+def test_bad_records_become_dead_letters_with_origin() -> None:
+    n = core()
+    out, letter = n.process(TOPIC, 2, 41, b"k", b"\xff not json")
+    assert out == [] and letter is not None
+    assert (letter.origin_topic, letter.origin_partition, letter.origin_offset) == (TOPIC, 2, 41)
+    assert "not a raw envelope" in letter.reason
+    _, unknown = n.process(TOPIC, 0, 1, None, raw("nosuchsource", "x", "{}"))
+    assert unknown is not None and "no parser" in unknown.reason
+
+
+def test_commit_offset_never_passes_records_feeding_open_state() -> None:
+    n = core(dedup_window=0, consolidated={"enabled": False})
+    n.process(TOPIC, 0, 0, None, trade(0, T0))
+    n.process(TOPIC, 0, 1, None, trade(1, T0 + 30_000))
+    assert n.commit_offset((TOPIC, 0), 2) == 0  # the open minute starts at offset 0
+    n.process(TOPIC, 0, 2, None, trade(2, T0 + 61_000))  # closes (not final) minute 0
+    assert n.commit_offset((TOPIC, 0), 3) == 0
+    n.process(TOPIC, 0, 3, None, trade(3, T0 + 71_000))  # final: minute 0 released
+    assert n.commit_offset((TOPIC, 0), 4) == 2
+    assert n.commit_offset((TOPIC, 1), 7) == 7  # nothing held for another partition
+
+
+def test_heartbeats_are_ignored_without_dead_letter() -> None:
+    n = core()
+    out, letter = n.process(
+        "p.raw.kraken.v1", 0, 0, None, raw("kraken", "heartbeat", '{"channel":"heartbeat"}')
+    )
+    assert out == [] and letter is None and n.stats["misc"]["ignored"] == 1

@@ -1,0 +1,78 @@
+"""The price fast path gives exactly the rows of the model path, and defers when unsure."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from coinstream.schemas import decode_event
+from coinstream.sink_postgres.fastpath import price_rows_from_json
+from coinstream.sink_postgres.rows import event_rows
+
+from . import events
+
+SAMPLES = [
+    events.trade(1),
+    events.trade(2, symbol="PEPE-USDT", price="0.00000000123456789012345678901234567890"),
+    events.trade(3, revision=4, asset_id="bitcoin"),
+    events.quote(4),
+    events.trade(5, price="1E+3", volume_24h=Decimal("-0"), change_24h_pct=Decimal("-3.5")),
+]
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=lambda e: f"{e.kind}-{e.symbol}")
+def test_fast_rows_equal_model_rows(event: object) -> None:
+    wire = event.to_json()  # type: ignore[attr-defined]
+    fast = price_rows_from_json(wire)
+    model = event_rows(decode_event(wire))
+    assert fast is not None
+    assert [(t.name, r) for t, r in fast] == [(t.name, r) for t, r in model]
+
+
+def _mutate(**changes: object) -> bytes:
+    obj = json.loads(events.trade(1).to_json())
+    for k, v in changes.items():
+        if v is ...:
+            obj.pop(k)
+        else:
+            obj[k] = v
+    return json.dumps(obj).encode()
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        _mutate(price=64000.5),  # a float: the schema refuses it
+        _mutate(price="NaN"),
+        _mutate(price="abc"),
+        _mutate(size=True),
+        _mutate(event_time="2026-03-01T12:00:00"),  # naive
+        _mutate(event_id=...),
+        _mutate(symbol=None),
+        _mutate(kind="consolidated"),
+        _mutate(side="hold"),
+        _mutate(revision=-1),
+        _mutate(revision="2"),
+        _mutate(type="sentiment"),
+        b"[1, 2]",
+        b"{not json",
+    ],
+)
+def test_anything_doubtful_is_left_to_the_models(wire: bytes) -> None:
+    assert price_rows_from_json(wire) is None
+
+
+def test_offsets_are_normalised_to_utc_like_the_schema() -> None:
+    wire = _mutate(event_time="2026-03-01T13:00:00+01:00")
+    fast = price_rows_from_json(wire)
+    model = event_rows(decode_event(wire))
+    assert fast is not None and fast[0][1] == model[0][1]
+    assert fast[0][1][0].utcoffset().total_seconds() == 0
+
+
+def test_unusual_but_valid_timestamps_are_left_to_the_models() -> None:
+    wire = _mutate(event_time=" 2026-03-01T12:00:00Z ")
+    assert price_rows_from_json(wire) is None
+    assert event_rows(decode_event(wire))[0][1][0] == events.T0  # the models accept it

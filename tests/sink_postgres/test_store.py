@@ -1,0 +1,226 @@
+"""The PostgreSQL adapter against the real server: idempotence, revisions, history, poison."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import asyncpg
+import pytest
+
+from coinstream.devstack.ports import free_port
+from coinstream.schemas import Event
+from coinstream.sink_postgres.batch import Batch
+from coinstream.sink_postgres.errors import DatabaseUnavailable
+from coinstream.sink_postgres.store import Store, WriteResult
+
+from . import events
+
+pytestmark = pytest.mark.postgres
+
+
+@dataclass
+class Rec:
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+    key: bytes | None = None
+
+
+def batch(*evts: Event | bytes, start: int = 0) -> Batch:
+    b = Batch()
+    for i, e in enumerate(evts):
+        value = e if isinstance(e, bytes) else e.to_json()
+        b.add(Rec("t.prices.v1", 0, start + i, value))
+    return b
+
+
+async def write(url: str, *evts: Event | bytes) -> WriteResult:
+    async with Store(url) as store:
+        return await store.write(batch(*evts).reduced())
+
+
+async def query(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(url)
+    try:
+        return list(await conn.fetch(sql, *args))
+    finally:
+        await conn.close()
+
+
+async def test_replayed_batch_changes_nothing(migrated_url: str) -> None:
+    trades = [events.trade(i) for i in range(100)]
+    first = await write(migrated_url, *trades)
+    again = await write(migrated_url, *trades, *trades[:10])  # replay plus in-batch duplicates
+    assert first.changed["prices"] == 100
+    assert again.staged["prices"] == 100 and again.changed["prices"] == 0
+    [row] = await query(
+        migrated_url, "SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM prices"
+    )
+    assert (row["n"], row["d"]) == (100, 100)
+
+
+async def test_micro_prices_and_timestamps_survive_exactly(migrated_url: str) -> None:
+    tiny = "0.000000000000123456789012345678901234567890"
+    await write(migrated_url, events.trade(1, symbol="PEPE-USDT", price=tiny))
+    [row] = await query(migrated_url, "SELECT price, event_time FROM prices")
+    assert row["price"] == Decimal(tiny)
+    assert row["event_time"] == events.trade(1).event_time
+
+
+async def test_candle_revisions_only_move_forward(migrated_url: str) -> None:
+    await write(migrated_url, events.candle(0, revision=2, close="102"))
+    await write(migrated_url, events.candle(0, revision=1, close="101"))  # late, older
+    [row] = await query(migrated_url, "SELECT revision, close, final FROM candles")
+    assert (row["revision"], row["close"]) == (2, Decimal("102"))
+    await write(migrated_url, events.candle(0, revision=2, close="102", final=True))
+    await write(migrated_url, events.candle(0, revision=3, close="103"))
+    [row] = await query(migrated_url, "SELECT revision, close, trade_count FROM candles")
+    assert (row["revision"], row["close"], row["trade_count"]) == (3, Decimal("103"), 10)
+
+
+async def test_metadata_change_updates_the_asset_and_keeps_history(migrated_url: str) -> None:
+    v1 = events.asset(0, name="Bitcoin", description="Peer-to-peer cash")
+    v2 = events.asset(60, name="Bitcoin", description="Digital gold")
+    await write(migrated_url, v1)
+    await write(migrated_url, v2)
+    await write(migrated_url, v1)  # an old version replayed: ignored
+    await write(migrated_url, v2)  # the same version again: no new history
+    [asset] = await query(migrated_url, "SELECT name, description, event_time FROM assets")
+    assert (asset["description"], asset["event_time"]) == ("Digital gold", v2.event_time)
+    history = await query(
+        migrated_url, "SELECT description, valid_from, valid_to, entity FROM metadata_history"
+    )
+    assert [(h["description"], h["valid_from"], h["valid_to"], h["entity"]) for h in history] == [
+        ("Peer-to-peer cash", v1.event_time, v2.event_time, "asset")
+    ]
+    versions = await query(
+        migrated_url, "SELECT description, current FROM asset_versions ORDER BY valid_from"
+    )
+    assert [(v["description"], v["current"]) for v in versions] == [
+        ("Peer-to-peer cash", False),
+        ("Digital gold", True),
+    ]
+
+
+async def test_two_versions_in_one_batch_both_reach_history_in_order(migrated_url: str) -> None:
+    v1 = events.asset(0, name="Bitcoin", description="one")
+    v2 = events.asset(1, name="Bitcoin (BTC)", description="two")
+    await write(migrated_url, v2, v1)  # out of order within the batch
+    [asset] = await query(migrated_url, "SELECT name, description FROM assets")
+    assert (asset["name"], asset["description"]) == ("Bitcoin (BTC)", "two")
+    history = await query(migrated_url, "SELECT name, description FROM metadata_history")
+    assert [(h["name"], h["description"]) for h in history] == [("Bitcoin", "one")]
+
+
+async def test_poison_rows_are_isolated_and_batch_mates_stored(migrated_url: str) -> None:
+    good = [events.trade(i) for i in range(50)]
+    negative = events.trade(1000, price="-1")  # violates CHECK (price >= 0)
+    nul = events.trade(1001, symbol="BTC-USD\x00T")  # text cannot hold NUL
+    evts = [*good[:20], negative, *good[20:40], nul, *good[40:]]
+    result = await write(migrated_url, *evts)
+    rejected = {f.record.offset: f for f in result.rejected}
+    assert set(rejected) == {20, 41}
+    assert "23514" in rejected[20].reason and "prices_price_check" in rejected[20].reason
+    assert "prices" in rejected[41].reason or "instruments" in rejected[41].reason
+    [row] = await query(migrated_url, "SELECT count(*) AS n FROM prices")
+    assert row["n"] == 50
+
+
+async def test_every_event_type_lands_in_its_table(migrated_url: str) -> None:
+    await write(
+        migrated_url,
+        events.trade(1),
+        events.quote(2),
+        events.consolidated(1),
+        events.candle(0),
+        events.sentiment(0),
+        events.asset(0),
+        events.exchange(),
+        events.dex_pair(),
+        events.instrument(),
+        events.feed_status(1),
+        events.health(1),
+        events.alert(1),
+    )
+    counts = {
+        t: (await query(migrated_url, f"SELECT count(*) AS n FROM {t}"))[0]["n"]
+        for t in (
+            "prices",
+            "consolidated_prices",
+            "candles",
+            "sentiment",
+            "assets",
+            "exchanges",
+            "dex_pairs",
+            "instruments",
+            "feed_status",
+            "service_health",
+            "alert_events",
+        )
+    }
+    assert counts == {
+        "prices": 2,
+        "consolidated_prices": 1,
+        "candles": 1,
+        "sentiment": 1,
+        "assets": 1,
+        "exchanges": 1,
+        "dex_pairs": 1,
+        "instruments": 2,  # binance BTC-USDT from prices, kraken BTC-USD from metadata
+        "feed_status": 1,
+        "service_health": 1,
+        "alert_events": 1,
+    }
+    [inst] = await query(
+        migrated_url, "SELECT native_symbol, base_asset_id FROM instruments WHERE venue='kraken'"
+    )
+    assert (inst["native_symbol"], inst["base_asset_id"]) == ("XBT/USD", "bitcoin")
+
+
+async def test_views_answer_latest_price_daily_ohlcv_and_sentiment_history(
+    migrated_url: str,
+) -> None:
+    await write(
+        migrated_url,
+        events.trade(1, price="100"),
+        events.trade(2, price="101"),
+        events.trade(3, symbol="ETH-USDT", price="3000"),
+        events.quote(4),
+        *(events.candle(m, close=str(100 + m), high=str(110 + m), low="90") for m in range(3)),
+        events.sentiment(0, "20", "Extreme Fear"),
+        events.sentiment(1, "55", "Greed"),
+    )
+    latest = await query(migrated_url, "SELECT venue, symbol, price FROM latest_prices ORDER BY 2")
+    assert [(r["venue"], r["symbol"], r["price"]) for r in latest] == [
+        ("binance", "BTC-USDT", Decimal("101")),
+        ("binance", "ETH-USDT", Decimal("3000")),
+    ]
+    [q] = await query(migrated_url, "SELECT bid, ask FROM latest_quotes")
+    assert (q["bid"], q["ask"]) == (Decimal("63999.9"), Decimal("64000.1"))
+    [day] = await query(migrated_url, "SELECT * FROM daily_ohlcv")
+    assert (day["open"], day["high"], day["low"], day["close"], day["volume"]) == (
+        Decimal("100"),
+        Decimal("112"),
+        Decimal("90"),
+        Decimal("102"),
+        Decimal("9"),
+    )
+    assert day["candles"] == 3 and day["trade_count"] == 21
+    hist = await query(
+        migrated_url,
+        "SELECT value, change, classification FROM sentiment_history ORDER BY event_time",
+    )
+    assert [(h["value"], h["change"]) for h in hist] == [
+        (Decimal("20"), None),
+        (Decimal("55"), Decimal("35")),
+    ]
+
+
+async def test_unreachable_database_is_retriable_not_a_row_error() -> None:
+    store = Store(f"postgresql://postgres@127.0.0.1:{free_port()}/none", connect_timeout_s=1)
+    async with store:
+        with pytest.raises(DatabaseUnavailable) as info:
+            await store.write(batch(events.trade(1)).reduced())
+    assert info.value.retriable
