@@ -1,0 +1,63 @@
+"""``make demo``'s command against servers that already run: it must use them, start no broker
+or database of its own, fill the prices table and deliver the demo alert."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from coinstream.runtime import KafkaSettings
+
+pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
+
+
+async def test_demo_uses_given_servers_and_delivers_an_alert(
+    kafka_settings: KafkaSettings, database_url: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": kafka_settings.topic_prefix,
+        "DATABASE_URL": database_url,
+        "DEMO_DURATION": "25",
+        "DEMO_STATE_DIR": str(tmp_path),
+        "DEMO_SUMMARY_INTERVAL": "3",
+    }
+    if not kafka_settings.enable_idempotence:  # the local Tansu broker
+        env |= {
+            "KAFKA_ENABLE_IDEMPOTENCE": "false",
+            "KAFKA_SESSION_TIMEOUT_MS": "2000",
+            "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+        }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "coinstream.devstack",
+        "demo",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=120)
+    text = out.decode()
+    assert proc.returncode == 0, text[-3000:]
+    assert "no broker started" in text and "no server started" in text
+    assert "Tansu" not in text and "embedded server" not in text
+    assert not (tmp_path / "pgdata").exists()
+    final = text.split("Final summary:")[-1]
+    assert "slack=" in final, text[-3000:]
+    for name in ("ingest-ws", "ingest-rest", "normalizer", "sink-postgres", "alerts"):
+        assert f"  {name}: exit code 0" in text
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        prices = await conn.fetchval("SELECT count(*) FROM prices")
+        sentiment = await conn.fetchval("SELECT count(*) FROM sentiment")
+    finally:
+        await conn.close()
+    assert prices > 0 and sentiment > 0
