@@ -3,15 +3,22 @@
 Pushes a large batch of raw Binance records (trades and bookTickers over several symbols,
 as ingest-ws publishes them) through, in one run and over the same broker:
 
-1. the core alone (no Kafka), optionally under cProfile (``--profile``);
-2. a bare aiokafka pass-through: consume batches, ``send_batch`` the values unchanged,
-   await the acks, commit;
+1. the core alone (no Kafka): CPU time per record, optionally under cProfile (``--profile``);
+2. the baselines, each over the same records and broker:
+   - "bare pass-through": a minimal aiokafka loop: consume a batch (``getmany``, 5000
+     records), ``create_batch``/``send_batch`` the records unchanged per partition, await
+     the acks, commit;
+   - "engine pass-through": the default engine's own code (same consumer settings, batch
+     size, murmur2 partitioning, ``send_batch`` per partition, overlap of transform and acks,
+     commit after acks) with the transform replaced by an identity (value copied through);
 3. the default engine (aiokafka): consume, normalize, produce batches, commit after acks;
-4. the faust-streaming engine (fewer records: it is much slower per message).
+4. the faust-streaming engine once (fewer records: it is much slower per message).
 
-Prints records/s and ratios to the pass-through. Usage::
+``--rounds`` repeats (2) and (3) in alternating order so machine noise hits every variant;
+ratios are computed within a round. Every figure is printed. Usage::
 
-    .venv/bin/python bench/normalizer_bench.py [--records 100000] [--faust-records 10000]
+    .venv/bin/python bench/normalizer_bench.py [--records 100000] [--rounds 3]
+        [--faust-records 10000] [--profile]
 
 Set ``KAFKA_BOOTSTRAP_SERVERS`` to use a running broker; otherwise a local Tansu is started.
 This is a script that prints figures, never a test with timed assertions.
@@ -29,14 +36,17 @@ import time
 import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from coinstream.devstack.broker import TansuBroker
 from coinstream.normalizer.app import build_core
+from coinstream.normalizer.core import Output
 from coinstream.normalizer.engine_aiokafka import AiokafkaEngine
 from coinstream.normalizer.engine_faust import FaustEngine
+from coinstream.normalizer.identity import Registry
 from coinstream.normalizer.settings import NormalizerSettings
 from coinstream.runtime import KafkaConsumer, KafkaProducer, KafkaSettings, ensure_topics
 from coinstream.runtime.kafka import connection_kwargs
@@ -87,7 +97,7 @@ async def produce_all(
 
 
 async def passthrough(settings: KafkaSettings, src: str, dst: str, n: int) -> float:
-    """Bare loop: consume a batch, send_batch the values to ``dst`` per partition, await acks,
+    """Bare loop: consume a batch, send_batch the records to ``dst`` per partition, await acks,
     commit. Returns records/s from the first record to the last acknowledged batch."""
     done = 0
     started = 0.0
@@ -121,13 +131,43 @@ async def passthrough(settings: KafkaSettings, src: str, dst: str, n: int) -> fl
     return n / (time.perf_counter() - started)
 
 
-async def run_engine(settings: NormalizerSettings, engine_name: str, src: str, n: int) -> float:
-    core = build_core(settings)
+class IdentityCore:
+    """The engine's core interface with an identity transform: every record goes to ``dst``
+    unchanged (same key and value), nothing is held, offsets commit to the batch end."""
+
+    candles = None
+
+    def __init__(self, dst: str) -> None:
+        self.dst = dst
+        self.registry = Registry()
+        self.stats: dict[str, dict[str, int]] = {
+            "records": {}, "events": {}, "dead_letters": {}, "misc": {},
+        }  # fmt: skip
+        self.totals = {"records": 0}
+
+    def process(
+        self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes
+    ) -> tuple[list[Output], None]:
+        return [Output(self.dst, key or b"", value)], None
+
+    def commit_offset(self, tp: tuple[str, int], next_offset: int) -> int:
+        return next_offset
+
+    def reset(self) -> None:
+        pass
+
+
+async def run_engine(
+    settings: NormalizerSettings, engine_name: str, src: str, n: int, core: Any = None
+) -> float:
+    """records/s of an engine from its first consumed batch to the last acknowledged one."""
+    core = core if core is not None else build_core(settings)
     stop = asyncio.Event()
+    started = 0.0
     engine: AiokafkaEngine | FaustEngine
+    producer: KafkaProducer | None = None
     if engine_name == "faust":
         engine = FaustEngine(core, settings, [src])
-        task = asyncio.create_task(engine.run(stop))
     else:
         producer = KafkaProducer(settings.kafka)
         await producer.start()
@@ -139,29 +179,37 @@ async def run_engine(settings: NormalizerSettings, engine_name: str, src: str, n
             settings.batch_max_records,
             settings.poll_timeout_ms,
         )
-        task = asyncio.create_task(engine.run(stop))
-    started = 0.0
+    process = core.process
+
+    def timed_process(*args: Any) -> Any:  # marks the start: the first record handed over
+        nonlocal started
+        if not started:
+            started = time.perf_counter()
+        return process(*args)
+
+    core.process = timed_process
+    task = asyncio.create_task(engine.run(stop))
     try:
         while engine.delivered < n:
             if task.done():
                 task.result()
-            if not started and core.totals["records"]:
-                started = time.perf_counter()
+            if started and core.process is timed_process and engine.delivered:
+                core.process = process  # started; drop the wrapper
             await asyncio.sleep(0.002)
         return n / (time.perf_counter() - started)
     finally:
         stop.set()
         await asyncio.wait_for(task, 60)
-        if engine_name != "faust":
+        if producer is not None:
             await producer.aclose()
 
 
 def core_only(
     settings: NormalizerSettings, records: list[tuple[bytes, bytes]], profile: bool
 ) -> float:
+    """Core records per CPU-second (process time, so other load on the machine matters less)."""
     core = build_core(settings)
     profiler = cProfile.Profile() if profile else None
-    started = time.perf_counter()
     cpu = time.process_time()
     if profiler:
         profiler.enable()
@@ -169,12 +217,10 @@ def core_only(
         core.process("bench.raw", 0, offset, key, value)
     if profiler:
         profiler.disable()
-    rate = len(records) / (time.perf_counter() - started)
     cpu_rate = len(records) / (time.process_time() - cpu)
-    print(f"  (core CPU time: {cpu_rate:,.0f} records per CPU-second)")
     if profiler:
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
-    return rate
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
+    return cpu_rate
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -198,14 +244,9 @@ async def main(args: argparse.Namespace) -> None:
         await admin.close()
 
         records = make_records(args.records)
-        faust_records = records[: args.faust_records]
         settings = NormalizerSettings(kafka=kafka, sources=("binance",), group_id=f"n-{prefix}")
-        print(
-            f"records: {len(records)} ({sum(len(v) for _, v in records) / len(records):.0f} B avg), local broker: {local}"
-        )
-
-        rate_core = core_only(settings, records, args.profile)
-        print(f"core only (no Kafka)            {rate_core:>10,.0f} records/s")
+        avg = sum(len(v) for _, v in records) / len(records)
+        print(f"records: {len(records)} ({avg:.0f} B avg), local broker: {local}")
         bare = settings.model_copy(
             update={
                 "dedup_window": 0,
@@ -213,45 +254,48 @@ async def main(args: argparse.Namespace) -> None:
                 "consolidated": settings.consolidated.model_copy(update={"enabled": False}),
             }
         )
-        rate_bare = core_only(bare, records, False)
-        print(
-            f"core only, parse+serialize only {rate_bare:>10,.0f} records/s  (no dedup/candles/consolidation)"
-        )
+        for label, st in (("core", settings), ("core, no dedup/candles/consolidation", bare)):
+            rate = core_only(st, records, args.profile and st is settings)
+            print(f"{label:38s} {rate:>9,.0f} records per CPU-second ({1e6 / rate:.1f} us)")
 
         src = topics.raw("binance")
+        dst = f"{prefix}.passthrough"
         await produce_all(kafka, src, records)
-        rate_pt = await passthrough(kafka, src, f"{prefix}.passthrough", len(records))
-        print(f"bare aiokafka pass-through      {rate_pt:>10,.0f} records/s")
-        rate_default = await run_engine(settings, "aiokafka", src, len(records))
-        print(
-            f"default engine (aiokafka)       {rate_default:>10,.0f} records/s   ratio {rate_default / rate_pt:.2f}"
-        )
-        fs = settings.model_copy(update={"group_id": f"f-{prefix}"})
-        fsrc_records = faust_records
-        rate_faust = await run_engine(fs, "faust", src, len(fsrc_records))
-        print(
-            f"faust engine ({len(fsrc_records)} records)    {rate_faust:>10,.0f} records/s   ratio {rate_faust / rate_pt:.3f}"
-        )
-        rate_pt2 = await passthrough(kafka, src, f"{prefix}.passthrough", len(records))
-        print(f"bare aiokafka pass-through (2)  {rate_pt2:>10,.0f} records/s")
-        rate_default2 = await run_engine(
-            settings.model_copy(update={"group_id": f"n2-{prefix}"}), "aiokafka", src, len(records)
-        )
-        print(
-            f"default engine (2)              {rate_default2:>10,.0f} records/s   ratio {rate_default2 / rate_pt2:.2f}"
-        )
-        bare_settings = bare.model_copy(update={"group_id": f"n3-{prefix}"})
-        rate_bare_engine = await run_engine(bare_settings, "aiokafka", src, len(records))
-        print(
-            f"default engine, parse+serialize {rate_bare_engine:>10,.0f} records/s   ratio {rate_bare_engine / rate_pt2:.2f}"
-            "  (no dedup/candles/consolidation)"
-        )
+        n = len(records)
+        variants = ("bare pass-through", "engine pass-through", "default engine")
+        for rnd in range(args.rounds):
+            order = variants if rnd % 2 == 0 else variants[::-1]
+            rates: dict[str, float] = {}
+            for name in order:
+                group = settings.model_copy(update={"group_id": f"g{rnd}-{uuid.uuid4().hex[:6]}"})
+                if name == "bare pass-through":
+                    rates[name] = await passthrough(kafka, src, dst, n)
+                elif name == "engine pass-through":
+                    rates[name] = await run_engine(group, "aiokafka", src, n, IdentityCore(dst))
+                else:
+                    rates[name] = await run_engine(group, "aiokafka", src, n)
+            base, same = rates["bare pass-through"], rates["engine pass-through"]
+            engine = rates["default engine"]
+            print(
+                f"round {rnd + 1}: bare pass-through {base:>8,.0f}/s | engine pass-through "
+                f"{same:>8,.0f}/s | default engine {engine:>8,.0f}/s | ratio to bare "
+                f"{engine / base:.2f}, to engine pass-through {engine / same:.2f}"
+            )
+        if args.faust_records:
+            fs = settings.model_copy(update={"group_id": f"f-{prefix}"})
+            base = await passthrough(kafka, src, dst, args.faust_records)
+            rate_faust = await run_engine(fs, "faust", src, args.faust_records)
+            print(
+                f"faust engine ({args.faust_records} records) {rate_faust:>8,.0f}/s | bare "
+                f"pass-through (same records) {base:>8,.0f}/s | ratio {rate_faust / base:.3f}"
+            )
         print(f"load average: {os.getloadavg()}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--faust-records", type=int, default=10_000)
     parser.add_argument("--profile", action="store_true", help="cProfile the core-only pass")
     asyncio.run(main(parser.parse_args()))

@@ -18,7 +18,7 @@ from coinstream.schemas import PriceEvent, decode_event
 
 from .normalizer_helpers import raw
 
-PLUGIN = '''
+PLUGIN = """
 from coinstream.normalizer.fastprice import event_id
 from coinstream.normalizer.parsers.common import price
 from coinstream.normalizer.values import loads, to_decimal
@@ -33,7 +33,7 @@ def parse(env, registry, hint=None):
         base=inst.base, quote=inst.quote, asset_id=inst.asset_id, native_symbol=inst.native,
         price=to_decimal(d["px"]), trade_id=str(d["id"]),
     )]
-'''
+"""
 
 
 @pytest.fixture

@@ -77,12 +77,14 @@ class CandleBook:
         received_at: datetime,
         tp: TP = ("", 0),
         offset: int = 0,
+        notional: Decimal | None = None,
     ) -> list[CandleEvent]:
-        """Account one trade; return the candles to emit (closes, amendments, finals)."""
+        """Account one trade; return the candles to emit (closes, amendments, finals).
+
+        ``notional`` is ``price * size`` when the caller has it already."""
         series = self._series.get((venue, symbol))
         if series is None:
             series = self._series[(venue, symbol)] = _Series(watermark=time, due=time)
-        out: list[CandleEvent] = []
         candle = series.current
         if candle is not None and candle.open_time <= time < candle.close_time:
             # fast path: the latest minute of this series
@@ -116,14 +118,17 @@ class CandleBook:
                 series.current = candle
             series.due = min(series.due, close_time)
         candle.volume += size
-        candle.quote_volume += price * size
+        candle.quote_volume += price * size if notional is None else notional
         candle.count += 1
         if tp not in candle.origins:
             candle.origins[tp] = offset
+        series.watermark = max(series.watermark, time)
+        if candle.revision < 0 and series.watermark < series.due:
+            return []  # the usual case: nothing to emit
+        out: list[CandleEvent] = []
         if candle.revision >= 0:  # already emitted: a late trade inside the grace period
             self.amended += 1
             out.append(self._emit(venue, symbol, candle, received_at, final=False))
-        series.watermark = max(series.watermark, time)
         if series.watermark >= series.due:
             self._advance(venue, symbol, series, received_at, out)
         return out

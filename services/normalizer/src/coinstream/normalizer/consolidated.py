@@ -75,6 +75,11 @@ class Consolidator:
         self.outlier = Decimal(outlier_pct) / 100
         self.aliases = {"USDT": "USD", "USDC": "USD"} if quote_aliases is None else quote_aliases
         self._groups: dict[tuple[str, str], _Group] = {}
+        # (venue, symbol) -> its group and instrument (None until it has traded), checked
+        # against (base, quote, asset id) so a changed mapping is routed afresh
+        self._routes: dict[
+            tuple[str, str], tuple[_Group, _Instrument | None, tuple[str, str, str | None]]
+        ] = {}
         self.excluded_stale = 0
         self.excluded_outliers = 0
 
@@ -96,12 +101,20 @@ class Consolidator:
         received_at: datetime,
         tp: TP = ("", 0),
         offset: int = 0,
+        notional: Decimal | None = None,
     ) -> list[FastPrice]:
-        quote_class = self.aliases.get(quote, quote)
-        key = (asset_id or base, quote_class)
-        group = self._groups.get(key)
-        if group is None:
-            group = self._groups[key] = _Group(base, quote_class, asset_id)
+        """Account one trade (``notional`` = ``price * size`` if the caller has it); return
+        the consolidated prices of the intervals it closes."""
+        route = self._routes.get((venue, symbol))
+        if route is None or route[2] != (base, quote, asset_id):
+            quote_class = self.aliases.get(quote, quote)
+            key = (asset_id or base, quote_class)
+            group = self._groups.get(key)
+            if group is None:
+                group = self._groups[key] = _Group(base, quote_class, asset_id)
+            route = (group, group.by_source.get((venue, symbol)), (base, quote, asset_id))
+            self._routes[(venue, symbol)] = route
+        group, inst, _ = route
         out: list[FastPrice] = []
         if group.next_boundary == EPOCH:
             group.next_boundary = self._ceil(time)
@@ -113,18 +126,20 @@ class Consolidator:
             group.next_boundary = self._ceil(time)
             group.current_start = group.next_boundary - self.interval
             self._prune(group, group.current_start - self.window)
-        inst = group.by_source.get((venue, symbol))
         if inst is None:
             inst = group.instruments[f"{venue}:{symbol}"] = _Instrument(tp=tp)
             group.by_source[(venue, symbol)] = inst
+            self._routes[(venue, symbol)] = (group, inst, route[2])
         end = group.next_boundary
         if not (group.current_start <= time < end):
             end = self._ceil(time)
+        if notional is None:
+            notional = price * size
         bucket = inst.buckets.get(end)
         if bucket is None:
-            inst.buckets[end] = _Bucket(price * size, size, offset)
+            inst.buckets[end] = _Bucket(notional, size, offset)
         else:
-            bucket.notional += price * size
+            bucket.notional += notional
             bucket.volume += size
         inst.last_time = max(inst.last_time, time)
         return out
@@ -190,3 +205,4 @@ class Consolidator:
 
     def reset(self) -> None:
         self._groups.clear()
+        self._routes.clear()

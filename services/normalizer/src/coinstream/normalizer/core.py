@@ -29,6 +29,7 @@ from coinstream.schemas import Topics
 log = logging.getLogger(__name__)
 
 TP = tuple[str, int]
+_new = tuple.__new__  # builds an Output without its Python-level __new__ (hot path)
 TRADE_VENUES = frozenset({"binance", "coinbase", "kraken"})
 
 
@@ -85,6 +86,8 @@ class Normalizer:
             "misc": defaultdict(int),
         }
         self.totals: dict[str, int] = defaultdict(int)
+        self._prices = topics.prices
+        self._candles_from_agg = settings.candles.from_agg_trades
         self._hints: dict[bytes, str] = {}
 
     def reset(self) -> None:
@@ -114,7 +117,8 @@ class Normalizer:
         self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes
     ) -> list[Output]:
         env = decode_envelope(value)
-        self.stats["records"][env.source] += 1
+        stats = self.stats
+        stats["records"][env.source] += 1
         self.totals["records"] += 1
         parser = self.parsers.get(env.source)
         if parser is None:
@@ -126,19 +130,24 @@ class Normalizer:
                 self._hints[key] = hint
         events = parser(env, self.registry, hint)
         if not events:
-            self.stats["misc"]["ignored"] += 1
+            stats["misc"]["ignored"] += 1
             return []
         tp = (topic, partition)
         out: list[Output] = []
+        seen = self.dedup.seen
         for event in events:
             rev = event.revision
-            if self.dedup.seen(f"{event.event_id}:{rev}" if rev else event.event_id, tp, offset):
-                self.stats["misc"]["duplicates"] += 1
+            if seen(f"{event.event_id}:{rev}" if rev else event.event_id, tp, offset):
+                stats["misc"]["duplicates"] += 1
                 self.totals["duplicates"] += 1
                 continue
-            out.append(self._output(event))
-            if type(event) is FastPrice and event.kind == "trade":
-                self._feed_trade(event, tp, offset, out)
+            if type(event) is FastPrice:
+                stats["events"]["price"] += 1
+                out.append(_new(Output, (self._prices, event.key, event.to_json())))
+                if event.kind == "trade":
+                    self._feed_trade(event, tp, offset, out)
+            else:
+                out.append(self._output(event))
         return out
 
     def _output(self, event: AnyEvent) -> Output:
@@ -147,35 +156,37 @@ class Normalizer:
         return Output(self._topic_of[kind], event.key, event.to_json())  # type: ignore[union-attr]
 
     def _feed_trade(self, event: FastPrice, tp: TP, offset: int, out: list[Output]) -> None:
-        if event.price is None or event.size is None or event.source not in TRADE_VENUES:
+        price, size, venue = event.price, event.size, event.source
+        if price is None or size is None or venue not in TRADE_VENUES:
             return
-        agg = event.trade_id is not None and event.trade_id.startswith("agg-")
-        if self.candles and (not agg or self.settings.candles.from_agg_trades):
-            before_late, before_amended = self.candles.too_late, self.candles.amended
-            for candle in self.candles.add(
-                event.source, event.symbol, event.event_time, event.price, event.size,
-                event.received_at, tp, offset,
-            ):  # fmt: skip
+        trade_id = event.trade_id
+        agg = trade_id is not None and trade_id.startswith("agg-")
+        notional = price * size
+        candles = self.candles
+        if candles and (not agg or self._candles_from_agg):
+            before_late, before_amended = candles.too_late, candles.amended
+            emitted = candles.add(
+                venue, event.symbol, event.event_time, price, size, event.received_at, tp,
+                offset, notional,
+            )  # fmt: skip
+            for candle in emitted:
                 out.append(self._output(candle))
-            late = self.candles.too_late - before_late
+            late = candles.too_late - before_late
             if late:
                 self.stats["misc"]["late_trades"] += late
                 self.totals["late_trades"] += late
                 log.info(
                     "trade later than the candle grace period dropped from candles",
-                    extra={
-                        "venue": event.source,
-                        "symbol": event.symbol,
-                        "trade_id": event.trade_id,
-                    },
+                    extra={"venue": venue, "symbol": event.symbol, "trade_id": trade_id},
                 )
-            self.stats["misc"]["amended"] += self.candles.amended - before_amended
-        if self.consolidator and not agg:
-            for price in self.consolidator.add(
-                event.source, event.symbol, event.base, event.quote, event.asset_id,
-                event.event_time, event.price, event.size, event.received_at, tp, offset,
+            self.stats["misc"]["amended"] += candles.amended - before_amended
+        consolidator = self.consolidator
+        if consolidator and not agg:
+            for consolidated in consolidator.add(
+                venue, event.symbol, event.base, event.quote, event.asset_id,
+                event.event_time, price, size, event.received_at, tp, offset, notional,
             ):  # fmt: skip
-                out.append(self._output(price))
+                out.append(self._output(consolidated))
 
     def floor(self, tp: TP) -> int | None:
         """Oldest offset of ``tp`` still feeding open state (None: nothing held)."""

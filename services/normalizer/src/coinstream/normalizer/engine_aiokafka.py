@@ -3,14 +3,21 @@
 Offsets are committed only after every record produced for the batch (and every dead letter)
 is acknowledged, and never past ``Normalizer.floor()``: records that still feed open candles,
 consolidation windows or the dedup window are re-read after a restart or rebalance.
+
+Batches are pipelined one deep: batch N+1 is fetched (aiokafka prefetches in the background)
+and transformed while batch N's records are in flight; N+1 is sent only once N is
+acknowledged and committed, so outputs keep their order and commits stay in order. The commit
+offsets of a batch are fixed right after it is transformed (the floor at that point), never
+from state changed by a later batch whose outputs are not acknowledged yet.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -22,6 +29,17 @@ from coinstream.normalizer.sender import BatchSender
 from coinstream.runtime import Backoff, DeadLetterPublisher, KafkaConsumer, KafkaProducer
 
 log = logging.getLogger(__name__)
+
+
+class _Work(NamedTuple):
+    """One transformed batch waiting to be produced and committed."""
+
+    started: float
+    generation: int
+    records: int
+    outputs: list[tuple[str, bytes, bytes]]
+    letters: list[DeadLetterOut]
+    offsets: dict[TopicPartition, int]
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -76,6 +94,7 @@ class AiokafkaEngine:
             settings, self.topics, self.group_id, listener=_Rebalance(self)
         ) as consumer:
             self.consumer = consumer
+            pending: asyncio.Task[bool] | None = None
             try:
                 while not stop.is_set():
                     batch = await consumer.getmany(
@@ -83,38 +102,61 @@ class AiokafkaEngine:
                     )
                     self.last_batch_at = time.monotonic()
                     if batch:
-                        await self._handle(consumer, batch, stop)
+                        # Transform this batch while the previous one's acks are awaited; its
+                        # records are sent only after the previous batch is acknowledged and
+                        # committed, so outputs keep their order and commits stay in order.
+                        work = self._transform(batch)
+                        if pending is not None and not await pending:
+                            pending = None
+                            break  # stopped before the acks: nothing more is committed
+                        pending = asyncio.create_task(self._complete(consumer, work, stop))
+                    elif pending is not None and pending.done():
+                        done, pending = pending, None
+                        if not done.result():
+                            break
                     metrics.record(self.core.stats)
+                if pending is not None:
+                    await pending
             finally:
+                if pending is not None and not pending.done():
+                    pending.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await pending
                 self.consumer = None
 
-    async def _handle(
-        self, consumer: KafkaConsumer, batch: dict[TopicPartition, list[Any]], stop: asyncio.Event
-    ) -> None:
+    def _transform(self, batch: dict[TopicPartition, list[Any]]) -> _Work:
+        """Run the core over a batch (no I/O). The commit offsets are fixed here, right after
+        the batch: never past the oldest record that still feeds open state at that point."""
         started = time.perf_counter()
         generation = self.generation
-        core = self.core
+        process = self.core.process
+        commit_offset = self.core.commit_offset
         outputs: list[tuple[str, bytes, bytes]] = []
+        append = outputs.append
         letters: list[DeadLetterOut] = []
-        next_offsets: dict[TopicPartition, int] = {}
+        offsets: dict[TopicPartition, int] = {}
+        count = 0
         for tp, records in batch.items():
             for r in records:
-                produced, letter = core.process(r.topic, r.partition, r.offset, r.key, r.value)
+                produced, letter = process(r.topic, r.partition, r.offset, r.key, r.value)
                 for o in produced:
-                    outputs.append((o.topic, o.key, o.value))
+                    append(o)
                 if letter is not None:
                     letters.append(letter)
-            next_offsets[tp] = records[-1].offset + 1
-        if not await self._deliver(outputs, letters, stop):
-            return  # stopping before the batch was acknowledged: nothing is committed
-        self.delivered += sum(len(records) for records in batch.values())
-        if generation != self.generation:
-            return  # a rebalance happened: these partitions restart from committed offsets
-        commits: dict[TopicPartition, int] = {}
-        for tp, nxt in next_offsets.items():
-            offset = core.commit_offset((tp.topic, tp.partition), nxt)
-            if offset > self.committed.get(tp, -1):
-                commits[tp] = offset
+            count += len(records)
+            offsets[tp] = commit_offset((tp.topic, tp.partition), records[-1].offset + 1)
+        return _Work(started, generation, count, outputs, letters, offsets)
+
+    async def _complete(self, consumer: KafkaConsumer, work: _Work, stop: asyncio.Event) -> bool:
+        """Produce a transformed batch, await every ack, then commit. False if stopped first."""
+        if not await self._deliver(work.outputs, work.letters, stop):
+            return False  # stopping before the batch was acknowledged: nothing is committed
+        self.delivered += work.records
+        if work.generation != self.generation:
+            return True  # a rebalance happened: these partitions restart from committed offsets
+        commits = {
+            tp: offset for tp, offset in work.offsets.items() if offset > self.committed.get(tp, -1)
+        }
         if commits:
             try:
                 await consumer.commit(commits)
@@ -123,10 +165,12 @@ class AiokafkaEngine:
             except (CommitFailedError, KafkaError) as exc:
                 metrics.ERRORS.inc()
                 log.warning("commit failed; records will be re-read", extra={"error": repr(exc)})
-        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
-        if core.candles:
-            metrics.OPEN_CANDLES.set(core.candles.open_candles())
-        metrics.UNMAPPED.set(len(core.registry.unmapped))
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - work.started)
+        candles = getattr(self.core, "candles", None)
+        if candles:
+            metrics.OPEN_CANDLES.set(candles.open_candles())
+        metrics.UNMAPPED.set(len(self.core.registry.unmapped))
+        return True
 
     async def _deliver(
         self,

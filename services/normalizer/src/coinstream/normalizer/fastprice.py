@@ -216,7 +216,7 @@ class FastPrice:
 
 
 _new = object.__new__
-_seconds: dict[int, str] = {}
+_seconds: dict[int, tuple[datetime, str]] = {}
 _UUID_CUTS = ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))
 
 
@@ -226,34 +226,43 @@ def hashed_id(text: str) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def epoch_ms_text(ms: int) -> str:
-    """``utc_text(EPOCH + timedelta(milliseconds=ms))`` for ``ms >= 0`` (cached per second)."""
+_MILLIS = tuple(timedelta(milliseconds=i) for i in range(1000))
+
+
+def epoch_ms(ms: int) -> tuple[datetime, str]:
+    """``EPOCH + timedelta(milliseconds=ms)`` and its ``utc_text`` for ``ms >= 0`` (per-second
+    parts cached: consecutive trades share the second)."""
     sec, rest = divmod(ms, 1000)
-    prefix = _seconds.get(sec)
-    if prefix is None:
-        prefix = (_EPOCH + timedelta(seconds=sec)).isoformat()[:19]
-        if len(_seconds) > 100_000:
+    cached = _seconds.get(sec)
+    if cached is None:
+        start = _EPOCH + timedelta(seconds=sec)
+        cached = (start, start.isoformat()[:19])
+        if len(_seconds) > 10_000:
             _seconds.clear()
-        _seconds[sec] = prefix
-    return f"{prefix}.{rest:03d}000Z"
+        _seconds[sec] = cached
+    return cached[0] + _MILLIS[rest], f"{cached[1]}.{rest:03d}000Z"
 
 
-def _middle_of(kind: str, source: str, symbol: str, base: str, quote: str,
-               asset_id: str | None, native: str | None) -> str:  # fmt: skip
+def middle_of(
+    kind: str, source: str, symbol: str, base: str, quote: str,
+    asset_id: str | None, native: str | None,
+) -> str:  # fmt: skip
+    """The constant JSON of one instrument and kind (see ``_middle``)."""
     ident = (source, kind, symbol, base, quote, asset_id, native)
     middle = _middles.get(ident)
     return _middle(*ident) if middle is None else middle
 
 
 def trade(
-    source: str, symbol: str, base: str, quote: str, asset_id: str | None, native: str | None,
-    ident: str, event_time: datetime, event_time_text: str, received_at: datetime,
+    middle: str, source: str, symbol: str, base: str, quote: str, asset_id: str | None,
+    native: str | None, ident: str, event_time: datetime, event_time_text: str, received_at: datetime,
     received_text: str, price: Decimal, size: Decimal, side: str, trade_id: str,
 ) -> FastPrice:  # fmt: skip
     """A trade ``FastPrice`` with its wire bytes written directly (same bytes as ``to_json``).
 
     ``side`` must be ``buy``/``sell`` and ``trade_id`` plain (digits, ``-``); the time texts
-    must be ``utc_text`` of the times. Callers check that and fall back to ``FastPrice``.
+    must be ``utc_text`` of the times and ``middle`` the ``middle_of()`` of the instrument.
+    Callers check that and fall back to ``FastPrice``.
     """
     p = _new(FastPrice)
     p.event_id = ident
@@ -273,7 +282,7 @@ def trade(
     p.wire = (
         f'{{"schema_version":{_VERSION},"event_id":"{ident}","event_time":"{event_time_text}"'
         f',"received_at":"{received_text}'
-        f"{_middle_of('trade', source, symbol, base, quote, asset_id, native)}"
+        f"{middle}"
         f',"price":"{decimal_text(price)}","size":"{decimal_text(size)}","side":"{side}"'
         f',"trade_id":"{trade_id}","contributors":[]}}'
     ).encode()
@@ -281,8 +290,8 @@ def trade(
 
 
 def quote(
-    source: str, symbol: str, base: str, quote: str, asset_id: str | None, native: str | None,
-    ident: str, event_time: datetime, event_time_text: str, received_at: datetime,
+    middle: str, source: str, symbol: str, base: str, quote: str, asset_id: str | None,
+    native: str | None, ident: str, event_time: datetime, event_time_text: str, received_at: datetime,
     received_text: str, bid: Decimal, bid_size: Decimal, ask: Decimal, ask_size: Decimal,
 ) -> FastPrice:  # fmt: skip
     """A quote (best bid/ask) ``FastPrice`` with its wire bytes written directly."""
@@ -304,7 +313,7 @@ def quote(
     p.wire = (
         f'{{"schema_version":{_VERSION},"event_id":"{ident}","event_time":"{event_time_text}"'
         f',"received_at":"{received_text}'
-        f"{_middle_of('quote', source, symbol, base, quote, asset_id, native)}"
+        f"{middle}"
         f',"bid":"{decimal_text(bid)}","bid_size":"{decimal_text(bid_size)}"'
         f',"ask":"{decimal_text(ask)}","ask_size":"{decimal_text(ask_size)}","contributors":[]}}'
     ).encode()

@@ -103,6 +103,8 @@ class Registry:
     quotes: tuple[str, ...] = DEFAULT_QUOTES
     venue_codes: dict[str, dict[str, str]] = field(default_factory=lambda: DEFAULT_VENUE_CODES)
     unmapped: set[str] = field(default_factory=set)
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    """Parsers' hot-path caches derived from this registry's lookups (bounded by the parsers)."""
 
     def __post_init__(self) -> None:
         self._by_id: dict[str, Asset] = {}

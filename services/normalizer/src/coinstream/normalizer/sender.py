@@ -41,8 +41,11 @@ class BatchSender:
         raw = self._producer.raw
         batches: dict[tuple[str, int], Any] = {}
         futures: list[asyncio.Future[Any]] = []
+        cache = self._cache
         for topic, key, value in records:
-            partition = await self._partition(topic, key)
+            partition = cache.get((topic, key))
+            if partition is None:
+                partition = await self._partition(topic, key)
             batch = batches.get((topic, partition))
             if batch is None:
                 batch = batches[(topic, partition)] = raw.create_batch()

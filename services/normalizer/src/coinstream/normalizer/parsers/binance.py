@@ -8,7 +8,6 @@ microseconds on ``timeUnit=MICROSECOND`` streams (detected by magnitude).
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,10 +15,16 @@ import msgspec
 
 from coinstream.normalizer import fastprice
 from coinstream.normalizer.errors import ParseError
-from coinstream.normalizer.fastprice import FastPrice, epoch_ms_text, event_id, hashed_id
+from coinstream.normalizer.fastprice import FastPrice, epoch_ms, event_id, hashed_id
 from coinstream.normalizer.identity import Registry
-from coinstream.normalizer.parsers.common import AnyEvent, Envelope, channel_error, price
-from coinstream.normalizer.values import EPOCH, from_epoch, loads, opt_decimal, require, to_decimal
+from coinstream.normalizer.parsers.common import (
+    AnyEvent,
+    Envelope,
+    channel_error,
+    hot_instrument,
+    price,
+)
+from coinstream.normalizer.values import from_epoch, loads, opt_decimal, require, to_decimal
 from coinstream.schemas import CandleEvent
 
 VENUE = "binance"
@@ -76,14 +81,15 @@ def _fast(env: Envelope, registry: Registry, hint: str | None) -> AnyEvent | Non
         px, size = Decimal(p), Decimal(q)
         if not (px.is_finite() and size.is_finite()):
             return None
-        inst = registry.instrument(VENUE, d.s, hint)
+        inst, trade_middle, _ = hot_instrument(registry, VENUE, d.s, hint)
         symbol = inst.symbol
         trade_id = str(t)
+        event_time, event_time_text = epoch_ms(ms)
         return fastprice.trade(
-            VENUE, symbol, inst.base, inst.quote, inst.asset_id, inst.native,
-            hashed_id(f"trade\x1fbinance\x1f{symbol}\x1f{trade_id}"),
-            EPOCH + timedelta(milliseconds=ms), epoch_ms_text(ms),
-            env.received_at, env.received_text, px, size, "sell" if d.m else "buy", trade_id,
+            trade_middle, VENUE, symbol, inst.base, inst.quote, inst.asset_id, inst.native,
+            hashed_id(f"trade\x1fbinance\x1f{symbol}\x1f{trade_id}"), event_time,
+            event_time_text, env.received_at, env.received_text, px, size,
+            "sell" if d.m else "buy", trade_id,
         )  # fmt: skip
     if kind == "bookTicker":
         u, b, bs, a, asz = d.u, d.b, d.B, d.a, d.A
@@ -94,10 +100,10 @@ def _fast(env: Envelope, registry: Registry, hint: str | None) -> AnyEvent | Non
             bid.is_finite() and bid_size.is_finite() and ask.is_finite() and ask_size.is_finite()
         ):
             return None
-        inst = registry.instrument(VENUE, d.s, hint)
+        inst, _, quote_middle = hot_instrument(registry, VENUE, d.s, hint)
         symbol = inst.symbol
         return fastprice.quote(
-            VENUE, symbol, inst.base, inst.quote, inst.asset_id, inst.native,
+            quote_middle, VENUE, symbol, inst.base, inst.quote, inst.asset_id, inst.native,
             hashed_id(f"quote\x1fbinance\x1f{symbol}\x1f{u}"),
             env.received_at, env.received_text, env.received_at, env.received_text,
             bid, bid_size, ask, ask_size,

@@ -11,8 +11,8 @@ from typing import Any, Literal
 import msgspec
 
 from coinstream.normalizer.errors import ParseError
-from coinstream.normalizer.fastprice import FastPrice, utc_text
-from coinstream.normalizer.identity import Registry
+from coinstream.normalizer.fastprice import FastPrice, middle_of, utc_text
+from coinstream.normalizer.identity import Instrument, Registry
 from coinstream.schemas import Event, SentimentEvent, deterministic_id
 
 
@@ -91,6 +91,27 @@ def _decode_envelope_slow(value: bytes | str) -> Envelope:
     if received.utcoffset():
         received = received.astimezone(UTC)
     return msgspec.structs.replace(env, received_at=received, received_text=utc_text(received))
+
+
+def hot_instrument(
+    registry: Registry, venue: str, native: str, hint: str | None
+) -> tuple[Instrument, str, str]:
+    """``registry.instrument()`` plus the instrument's trade and quote JSON middles
+    (``fastprice.middle_of``), memoized per registry. The registry resolves a venue symbol once
+    and caches it, so the memo holds exactly what it would return."""
+    memo = registry.memo.get((venue, native))
+    if memo is None:
+        inst = registry.instrument(venue, native, hint)
+        parts = (venue, inst.symbol, inst.base, inst.quote, inst.asset_id, inst.native)
+        memo = (inst, middle_of("trade", *parts), middle_of("quote", *parts))
+        if len(registry.memo) < 10_000:
+            registry.memo[(venue, native)] = memo
+    return memo  # type: ignore[no-any-return]
+
+
+def plain_id(text: str) -> bool:
+    """True if ``text`` needs no JSON escaping in the form the hot-path builders write it."""
+    return text.replace("-", "").isalnum() and text.isascii()
 
 
 PriceKind = Literal["trade", "quote", "ticker", "aggregate", "consolidated"]

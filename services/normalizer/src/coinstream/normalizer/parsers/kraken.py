@@ -6,11 +6,22 @@ as JSON numbers (decoded as exact decimals) or strings; times are RFC 3339 with 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-from coinstream.normalizer.fastprice import event_id
+import msgspec
+
+from coinstream.normalizer import fastprice
+from coinstream.normalizer.fastprice import event_id, hashed_id, utc_text
 from coinstream.normalizer.identity import Registry
-from coinstream.normalizer.parsers.common import AnyEvent, Envelope, channel_error, price
+from coinstream.normalizer.parsers.common import (
+    AnyEvent,
+    Envelope,
+    channel_error,
+    hot_instrument,
+    plain_id,
+    price,
+)
 from coinstream.normalizer.values import (
     as_dict,
     as_list,
@@ -25,7 +36,73 @@ VENUE = "kraken"
 IGNORED = frozenset({"heartbeat", "status", "pong"})
 
 
+class _Trade(msgspec.Struct):
+    symbol: str
+    price: Any  # a JSON number (decoded as an exact Decimal, or int) or a string
+    qty: Any
+    trade_id: int | str
+    timestamp: str
+    side: str | None = None
+
+
+class _Trades(msgspec.Struct):
+    channel: str
+    data: list[_Trade]
+    method: Any = msgspec.UNSET  # present (even null) means an ack or pong
+
+
+_trades_decoder = msgspec.json.Decoder(_Trades, float_hook=Decimal)  # floats as in ``loads``
+
+
 def parse(env: Envelope, registry: Registry, hint: str | None = None) -> list[AnyEvent]:
+    if env.channel == "trade" and env.received_text:
+        try:
+            events = _fast_trades(env, registry)
+        except Exception:
+            events = None
+        if events is not None:
+            return events
+    return _parse(env, registry)
+
+
+def _fast_trades(env: Envelope, registry: Registry) -> list[AnyEvent] | None:
+    """``trade`` messages in their documented form, decoded into typed structs and written
+    straight to wire bytes; None lets the general path decide."""
+    msg = _trades_decoder.decode(env.payload)
+    if msg.channel != "trade" or msg.method is not msgspec.UNSET:
+        return None
+    out: list[AnyEvent] = []
+    for d in msg.data:
+        side, trade_id = d.side, str(d.trade_id)
+        if side is None or side not in ("buy", "sell") or not plain_id(trade_id):
+            return None
+        px, size = to_decimal(d.price, "price"), to_decimal(d.qty, "qty")
+        inst, middle, _ = hot_instrument(registry, VENUE, d.symbol, None)
+        symbol = inst.symbol
+        event_time = parse_time(d.timestamp, name="trade timestamp")
+        event = fastprice.trade(
+            middle,
+            VENUE,
+            symbol,
+            inst.base,
+            inst.quote,
+            inst.asset_id,
+            inst.native,
+            hashed_id(f"trade\x1fkraken\x1f{symbol}\x1f{trade_id}"),
+            event_time,
+            utc_text(event_time),
+            env.received_at,
+            env.received_text,
+            px,
+            size,
+            side,
+            trade_id,
+        )  # fmt: skip
+        out.append(event)
+    return out
+
+
+def _parse(env: Envelope, registry: Registry) -> list[AnyEvent]:
     msg = as_dict(loads(env.payload), "kraken message")
     if "method" in msg:  # subscribe/unsubscribe acks and pongs
         return []
