@@ -30,6 +30,7 @@ from coinstream.runtime import HttpSettings, KafkaProducer, KafkaSettings, ensur
 from coinstream.schemas import PriceEvent, Topics
 from coinstream.sink_postgres import app
 from coinstream.sink_postgres import metrics as m
+from coinstream.sink_postgres.copytext import copy_line
 from coinstream.sink_postgres.migrations import migrate
 from coinstream.sink_postgres.rows import price_rows
 from coinstream.sink_postgres.settings import SinkPostgresSettings
@@ -101,33 +102,65 @@ def backend_cpu_s(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, summed over cores."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / tick, sum(fields) / tick
+
+
+def busy_cores(before: tuple[float, float], wall: float) -> str:
+    """Average number of busy cores (all processes) since ``before``."""
+    busy = machine_cpu()[0] - before[0]
+    return f"{busy / wall:.2f} of {os.cpu_count()} cores busy"
+
+
+BROKER_PID: int | None = None
+"""The local broker's process id when this script started it (its CPU is reported)."""
+
+
 def _per_row(cpu: float | None, n: int) -> str:
     return "n/a" if cpu is None else f"{cpu / n * 1e6:.1f} us/row"
 
 
-async def bare_path(url: str, events: list[PriceEvent], batch: int) -> float:
-    """Rows/s of COPY into staging + INSERT ... ON CONFLICT, one transaction per batch."""
+async def bare_path(url: str, events: list[PriceEvent], batch: int, fmt: str) -> float:
+    """Rows/s of COPY into staging + INSERT ... ON CONFLICT, one transaction per batch, rows
+    built in memory beforehand. ``fmt`` ``binary``: asyncpg ``copy_records_to_table`` of the
+    row tuples; ``text``: text COPY of the rows' pre-encoded lines (the bytes the sink sends)."""
     rows = [price_rows(e)[0][1] for e in events]
+    lines = [copy_line(r) for r in rows]
     conn = await asyncpg.connect(url)
     try:
         await conn.execute(PRICES.create_staging_sql())
         sql = PRICES.upsert_sql()
         pid = await conn.fetchval("SELECT pg_backend_pid()")
         server0 = backend_cpu_s(pid)
+        machine0 = machine_cpu()
         start, cpu0 = time.perf_counter(), time.process_time()
         for i in range(0, len(rows), batch):
             async with conn.transaction():
-                await conn.copy_records_to_table(
-                    PRICES.staging, records=rows[i : i + batch], columns=PRICES.columns
-                )
+                if fmt == "binary":
+                    await conn.copy_records_to_table(
+                        PRICES.staging, records=rows[i : i + batch], columns=PRICES.columns
+                    )
+                else:
+                    data = "".join(lines[i : i + batch]).encode()
+                    await conn.copy_to_table(
+                        PRICES.staging,
+                        source=memoryview(data),
+                        columns=PRICES.columns,
+                        format="text",
+                    )
                 await conn.execute(sql)
         elapsed = time.perf_counter() - start
         cpu = time.process_time() - cpu0
         server1 = backend_cpu_s(pid)
         server = None if server0 is None or server1 is None else server1 - server0
         print(
-            f"    bare: {elapsed:.2f} s wall; client CPU {_per_row(cpu, len(rows))}, "
-            f"server backend CPU {_per_row(server, len(rows))}"
+            f"    bare {fmt:6s}: {elapsed:.2f} s wall, {len(rows) / elapsed:,.0f} rows/s; "
+            f"client CPU {_per_row(cpu, len(rows))}, server backend CPU {_per_row(server, len(rows))}"
+            f"; machine: {busy_cores(machine0, elapsed)}"
         )
         assert await conn.fetchval("SELECT count(*) FROM prices") == len(rows)
     finally:
@@ -190,6 +223,7 @@ async def sink_path(
                 break
             await asyncio.sleep(0.002)
         start, cpu0 = time.perf_counter(), time.process_time()
+        machine0, broker0 = machine_cpu(), backend_cpu_s(BROKER_PID)
         while True:  # ... and stops when the last row is committed
             if metric(m.ROWS_WRITTEN, table="prices") - written0 >= n:
                 break
@@ -199,10 +233,13 @@ async def sink_path(
         elapsed = time.perf_counter() - start
         cpu = time.process_time() - cpu0
         db = metric(m.BATCH_SECONDS) - db0
+        broker1 = backend_cpu_s(BROKER_PID)
+        broker = None if broker0 is None or broker1 is None else broker1 - broker0
         server = backend_cpu_s(await sink_backend_pid(url))
         print(
             f"    sink: {elapsed:.2f} s wall, of it {db:.2f} s in database transactions; "
-            f"sink process CPU {_per_row(cpu, n)}, server backend CPU {_per_row(server, n)}"
+            f"sink process CPU {_per_row(cpu, n)}, server backend CPU {_per_row(server, n)}, "
+            f"broker CPU {_per_row(broker, n)}; machine: {busy_cores(machine0, elapsed)}"
         )
     finally:
         stop.set()
@@ -226,6 +263,9 @@ async def run(args: argparse.Namespace) -> None:
         broker = TansuBroker(log_path=tmp / "tansu.log")
         broker.start()
         bootstrap = broker.bootstrap
+        global BROKER_PID
+        proc = getattr(broker, "_proc", None)
+        BROKER_PID = proc.pid if proc is not None else None
     if not admin_dsn:
         pg = LocalPostgres(tmp / "pg")
         pg.start()
@@ -247,28 +287,39 @@ async def run(args: argparse.Namespace) -> None:
             rate = await produce(kafka, topics.prices, events)
             print(f"[run {r + 1}] produced {len(events)} events to Kafka at {rate:,.0f}/s")
             # bare, sink, bare: the shared machine's load drifts, so the sink is compared with
-            # the mean of the bare runs around it.
-            urls = [await fresh_db(admin_dsn) for _ in range(3)]
+            # the mean of the bare runs around it, for both COPY formats (binary: asyncpg's
+            # copy_records_to_table; text: pre-encoded lines, the format the sink uses).
+            urls = [await fresh_db(admin_dsn) for _ in range(5)]
             try:
-                bare1 = await bare_path(urls[0], events, args.batch)
+                bin1 = await bare_path(urls[0], events, args.batch, "binary")
+                txt1 = await bare_path(urls[1], events, args.batch, "text")
                 sink, elapsed = await sink_path(
-                    kafka, urls[1], len(events), args.batch, args.pending
+                    kafka, urls[2], len(events), args.batch, args.pending
                 )
-                bare2 = await bare_path(urls[2], events, args.batch)
+                txt2 = await bare_path(urls[3], events, args.batch, "text")
+                bin2 = await bare_path(urls[4], events, args.batch, "binary")
             finally:
                 for url in urls:
                     await drop_db(admin_dsn, url)
-            bare = (bare1 + bare2) / 2
-            print(f"[run {r + 1}] batch size {args.batch}")
+            binary, text = (bin1 + bin2) / 2, (txt1 + txt2) / 2
+            print(f"[run {r + 1}] batch size {args.batch}, {len(events)} rows")
             print(
-                f"[run {r + 1}] bare DB path (COPY staging + ON CONFLICT): {bare:,.0f} rows/s"
-                f" (before {bare1:,.0f}, after {bare2:,.0f})"
+                f"[run {r + 1}] bare DB path, binary COPY staging + ON CONFLICT: {binary:,.0f} rows/s"
+                f" (before {bin1:,.0f}, after {bin2:,.0f})"
             )
             print(
-                f"[run {r + 1}] sink path (Kafka -> decode -> PostgreSQL):  {sink:,.0f} rows/s"
+                f"[run {r + 1}] bare DB path, text COPY staging + ON CONFLICT:   {text:,.0f} rows/s"
+                f" (before {txt1:,.0f}, after {txt2:,.0f})"
+            )
+            print(
+                f"[run {r + 1}] sink path (Kafka -> decode -> PostgreSQL):        {sink:,.0f} rows/s"
                 f" ({elapsed:.2f} s)"
             )
-            print(f"[run {r + 1}] ratio sink/bare: {sink / bare:.2f} (target >= 0.70)")
+            print(
+                f"[run {r + 1}] ratio sink/bare: {sink / max(binary, text):.2f} against the faster"
+                f" bare path, {sink / binary:.2f} against binary, {sink / text:.2f} against text"
+                " (target >= 0.70)"
+            )
     finally:
         if pg is not None:
             pg.cleanup()

@@ -110,3 +110,14 @@ def test_non_versioned_tables_are_one_round() -> None:
     b = batch_of(*(events.trade(i).to_json() for i in range(5)))
     prices = b.reduced()[0]
     assert split_rounds(prices.table, prices.rows) == [prices.rows]
+
+
+def test_same_event_id_at_two_times_is_two_rows_and_a_true_duplicate_is_one() -> None:
+    """Uniqueness is decided on the whole key (event_time, event_id), not the id alone."""
+    a = events.trade(1)
+    later = a.model_copy(update={"event_time": events.trade(2).event_time})
+    [prices, _] = batch_of(a.to_json(), later.to_json()).reduced()
+    assert len(prices.rows) == 2
+    [prices, _] = batch_of(a.to_json(), later.to_json(), a.to_json()).reduced()
+    assert len(prices.rows) == 2 and len(prices.lines or []) == 2
+    assert [o.offset for o in prices.origins] == [2, 1]

@@ -8,8 +8,10 @@ from decimal import Decimal
 import pytest
 
 from coinstream.schemas import decode_event
-from coinstream.sink_postgres.fastpath import price_rows_from_json
+from coinstream.sink_postgres.copytext import copy_line
+from coinstream.sink_postgres.fastpath import price_entry_from_json, price_rows_from_json
 from coinstream.sink_postgres.rows import event_rows
+from coinstream.sink_postgres.tables import PRICES
 
 from . import events
 
@@ -76,3 +78,43 @@ def test_unusual_but_valid_timestamps_are_left_to_the_models() -> None:
     wire = _mutate(event_time=" 2026-03-01T12:00:00Z ")
     assert price_rows_from_json(wire) is None
     assert event_rows(decode_event(wire))[0][1][0] == events.T0  # the models accept it
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=lambda e: f"{e.kind}-{e.symbol}")
+def test_fast_copy_line_is_the_model_rows_copy_line(event: object) -> None:
+    """Both paths send PostgreSQL the same bytes for the same event."""
+    wire = event.to_json()  # type: ignore[attr-defined]
+    entry = price_entry_from_json(wire)
+    [(_, model_row)] = event_rows(decode_event(wire))
+    assert entry is not None
+    assert entry[1] == copy_line(model_row)
+
+
+def test_special_characters_in_strings_are_escaped_like_the_model_path() -> None:
+    wire = _mutate(trade_id="a\tb\nc\\d\re", native_symbol="\\N")
+    entry = price_entry_from_json(wire)
+    [(_, model_row)] = event_rows(decode_event(wire))
+    assert entry is not None and entry[1] == copy_line(model_row)
+    assert entry[1].count("\t") == len(PRICES.columns) - 1 and entry[1].count("\n") == 1
+    assert "a\\tb\\nc\\\\d\\re" in entry[1] and "\t\\\\N\t" in entry[1]
+
+
+def test_integer_decimals_and_non_canonical_timestamps_are_normalised() -> None:
+    wire = _mutate(price=64000, event_time="2026-03-01T13:00:00+01:00")
+    entry = price_entry_from_json(wire)
+    [(_, model_row)] = event_rows(decode_event(wire))
+    assert entry is not None and entry[1] == copy_line(model_row)
+    assert entry[1].startswith("2026-03-01T12:00:00.000000Z\t")
+
+
+@pytest.mark.parametrize("number", [" 1.5", "1_000", "+1.5", "1.", ".5", "١٢", "Infinity", "1e"])
+def test_numbers_postgres_might_read_differently_are_left_to_the_models(number: str) -> None:
+    """Decimal() reads these (or refuses them); the fast path only takes plain numbers."""
+    assert price_entry_from_json(_mutate(price=number)) is None
+
+
+def test_unknown_fields_are_ignored_like_the_models_do() -> None:
+    wire = _mutate(venue_note="from a newer producer")
+    entry = price_entry_from_json(wire)
+    [(_, model_row)] = event_rows(decode_event(wire))
+    assert entry is not None and entry[1] == copy_line(model_row)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -9,7 +10,7 @@ import asyncpg
 import pytest
 
 from coinstream.devstack.ports import free_port
-from coinstream.schemas import Event
+from coinstream.schemas import Event, PriceEvent, decode_event
 from coinstream.sink_postgres.batch import Batch
 from coinstream.sink_postgres.errors import DatabaseUnavailable
 from coinstream.sink_postgres.store import Store, WriteResult
@@ -67,6 +68,31 @@ async def test_micro_prices_and_timestamps_survive_exactly(migrated_url: str) ->
     [row] = await query(migrated_url, "SELECT price, event_time FROM prices")
     assert row["price"] == Decimal(tiny)
     assert row["event_time"] == events.trade(1).event_time
+
+
+async def test_text_copy_stores_exactly_what_the_models_read(migrated_url: str) -> None:
+    """Fast-path lines and model-path lines share one text COPY; escapes, NULLs, micro
+    decimals and offsets arrive exactly as the models read them."""
+    fast = events.trade(1).model_copy(
+        update={"trade_id": "t\tab\nnew\\line", "native_symbol": "\\N"}
+    )
+    slow = json.loads(events.trade(2).to_json())
+    slow.update(price="+0.000000000000123456789", event_time="2026-03-01T13:00:00.5+01:00")
+    wire = json.dumps(slow).encode()
+    b = batch(fast, wire)
+    assert len(b.tables["prices"].lines or []) == 2
+    await write(migrated_url, fast, wire)
+    rows = await query(
+        migrated_url,
+        "SELECT event_id, event_time, price, size, bid, trade_id, native_symbol FROM prices",
+    )
+    stored = {r["event_id"]: r for r in rows}
+    for event in (fast, decode_event(wire)):
+        assert isinstance(event, PriceEvent)
+        r = stored[event.event_id]
+        assert r["event_time"] == event.event_time
+        assert (r["price"], r["size"], r["bid"]) == (event.price, event.size, None)
+        assert (r["trade_id"], r["native_symbol"]) == (event.trade_id, event.native_symbol)
 
 
 async def test_candle_revisions_only_move_forward(migrated_url: str) -> None:

@@ -15,7 +15,8 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from coinstream.schemas import decode_event
-from coinstream.sink_postgres.fastpath import price_row_from_json
+from coinstream.sink_postgres.copytext import copy_line
+from coinstream.sink_postgres.fastpath import price_entry_from_json
 from coinstream.sink_postgres.rows import event_rows, instruments_from_prices
 from coinstream.sink_postgres.tables import INSTRUMENTS, PRICES, TABLES, Row, Table
 
@@ -47,14 +48,29 @@ class Rejected:
 
 @dataclass(slots=True)
 class TableBatch:
-    """Rows for one table with the record each came from (parallel lists)."""
+    """Rows for one table with the record each came from (parallel lists).
+
+    ``lines``, when set, holds each row's text COPY line (parallel too): the store then loads
+    the table with text COPY of those lines instead of binary COPY of the rows.
+    """
 
     table: Table
     rows: list[Row] = field(default_factory=list)
     origins: list[RecordLike] = field(default_factory=list)
+    lines: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def subset(self, index: Sequence[int]) -> TableBatch:
+        """The rows at ``index`` (in that order), with their origins and lines."""
+        rows, origins, lines = self.rows, self.origins, self.lines
+        return TableBatch(
+            self.table,
+            [rows[i] for i in index],
+            [origins[i] for i in index],
+            None if lines is None else [lines[i] for i in index],
+        )
 
 
 @dataclass(slots=True)
@@ -73,20 +89,50 @@ class Batch:
 
     def add(self, record: RecordLike) -> None:
         """Decode one record and file its rows; an undecodable record is marked rejected."""
+        self.extend((record,))
+
+    def extend(self, records: Sequence[RecordLike]) -> None:
+        """Decode records in order and file their rows (the hot loop: price events)."""
+        if not records:
+            return
         if self.records == 0:
             self.started = time.monotonic()
-        self.records += 1
-        self.offsets[(record.topic, record.partition)] = record.offset + 1
+        self.records += len(records)
+        offsets = self.offsets
+        newest = None
+        rows: list[Row] | None = None
+        origins: list[RecordLike] = []
+        lines: list[str] = []
+        for record in records:
+            offsets[(record.topic, record.partition)] = record.offset + 1
+            value = record.value
+            entry = price_entry_from_json(value) if value is not None else None
+            if entry is None:
+                self._add_slow(record)
+                continue
+            if rows is None:
+                prices = self._prices()
+                assert prices.lines is not None
+                rows, origins, lines = prices.rows, prices.origins, prices.lines
+            row, line = entry
+            rows.append(row)
+            origins.append(record)
+            lines.append(line)
+            received = row[-1]
+            if newest is None or received > newest:
+                newest = received
+        if newest is not None:
+            self._seen("price", newest)
+
+    def _prices(self) -> TableBatch:
+        tb = self.tables.get("prices")
+        if tb is None:
+            tb = self.tables["prices"] = TableBatch(PRICES, lines=[])
+        return tb
+
+    def _add_slow(self, record: RecordLike) -> None:
+        """Decode through the models: any event type, or a price the fast path left alone."""
         value = record.value
-        row = price_row_from_json(value) if value is not None else None
-        if row is not None:  # the hot path: a canonical trade/quote
-            tb = self.tables.get("prices")
-            if tb is None:
-                tb = self.tables["prices"] = TableBatch(PRICES)
-            tb.rows.append(row)
-            tb.origins.append(record)
-            self._seen("price", row[-1])
-            return
         try:
             if value is None:
                 raise ValueError("record has no value (tombstone)")
@@ -97,9 +143,15 @@ class Batch:
             self.rejected.append(Rejected(record, reason, exc))
             return
         for table, r in pairs:
-            tb = self.tables.get(table.name)
-            if tb is None:
-                tb = self.tables[table.name] = TableBatch(table)
+            if table is PRICES:
+                tb = self._prices()
+                assert tb.lines is not None
+                tb.lines.append(copy_line(r))
+            else:
+                found = self.tables.get(table.name)
+                if found is None:
+                    found = self.tables[table.name] = TableBatch(table)
+                tb = found
             tb.rows.append(r)
             tb.origins.append(record)
         self._seen(str(getattr(event, "type", "event")), event.received_at)
@@ -108,10 +160,6 @@ class Batch:
         newest = self.newest.get(etype)
         if newest is None or received > newest:
             self.newest[etype] = received
-
-    def extend(self, records: Sequence[RecordLike]) -> None:
-        for record in records:
-            self.add(record)
 
     def age_s(self) -> float:
         return time.monotonic() - self.started if self.records else 0.0
@@ -142,30 +190,47 @@ def reduce_rows(tb: TableBatch) -> TableBatch:
     rank_of = table.rank_of
     versioned = table.versioned
     merge = table.merge
+    if not versioned and not table.sort_rows and _all_keys_distinct(table, tb.rows):
+        return tb  # the common case (time series): nothing to choose or sort
     chosen: dict[Any, int] = {}
-    origins = tb.origins
     out_rows: list[Row] = []
-    out_origins: list[RecordLike] = []
+    out_index: list[int] = []
     for i, row in enumerate(tb.rows):
         key = (key_of(row), rank_of(row)) if versioned else key_of(row)
         j = chosen.get(key)
         if j is None:
             chosen[key] = len(out_rows)
             out_rows.append(row)
-            out_origins.append(origins[i])
+            out_index.append(i)
         elif merge is not None:
             out_rows[j] = merge(out_rows[j], row)
-            out_origins[j] = origins[i]
+            out_index[j] = i
         elif _rank(table, row) >= _rank(table, out_rows[j]):
             out_rows[j] = row
-            out_origins[j] = origins[i]
-    if not table.sort_rows or len(out_rows) < 2:
-        return TableBatch(table, out_rows, out_origins)
+            out_index[j] = i
+    if merge is not None:  # merged rows are new: lines (if any) cannot be reused
+        out = TableBatch(table, out_rows, [tb.origins[i] for i in out_index])
+        if tb.lines is not None:
+            out.lines = [copy_line(r) for r in out_rows]
+    else:
+        out = tb.subset(out_index)
+    if not table.sort_rows or len(out.rows) < 2:
+        return out
     order = sorted(
-        range(len(out_rows)),
-        key=lambda k: (_sort_key(table.key_tuple(out_rows[k])), _rank(table, out_rows[k])),
+        range(len(out.rows)),
+        key=lambda k: (_sort_key(table.key_tuple(out.rows[k])), _rank(table, out.rows[k])),
     )
-    return TableBatch(table, [out_rows[k] for k in order], [out_origins[k] for k in order])
+    return out.subset(order)
+
+
+def _all_keys_distinct(table: Table, rows: Sequence[Row]) -> bool:
+    """Whether no two rows share a key. Distinct values in the key's last column (the event
+    id of time-series tables) prove it cheaply; otherwise compare whole keys."""
+    last = table.key_column_index[-1]
+    if len({r[last] for r in rows}) == len(rows):
+        return True
+    key_of = table.key_of
+    return len({key_of(r) for r in rows}) == len(rows)
 
 
 def split_rounds(table: Table, rows: Sequence[Row]) -> list[list[Row]]:

@@ -59,6 +59,11 @@ class Table:
         """A hashable key (a tuple, or the bare value for a one-column key); fast."""
         return self._key_get(row)
 
+    @property
+    def key_column_index(self) -> tuple[int, ...]:
+        """Positions of the key columns in a row."""
+        return self._key_idx
+
     def key_tuple(self, row: Row) -> tuple[Any, ...]:
         return tuple(row[i] for i in self._key_idx)
 
