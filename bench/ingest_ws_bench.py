@@ -69,9 +69,10 @@ async def bare_rate(ws_url: str, duration: float, sim_pid: int) -> float:
             await ws.recv()
             count += 1
         dt = time.monotonic() - start
+        cpu = time.process_time() - cpu0
         print(
             f"         CPU use (of one core): simulator {(cpu_s(sim_pid) - sim0) / dt:.0%}, "
-            f"bare client {(time.process_time() - cpu0) / dt:.0%}",
+            f"bare client {cpu / dt:.0%} ({cpu / max(count, 1) * 1e6:.1f} us per frame)",
             flush=True,
         )
         return count / dt
@@ -81,7 +82,11 @@ async def scrape(http: aiohttp.ClientSession, port: int) -> dict[str, float]:
     async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
         text = await r.text()
     out: dict[str, float] = {}
-    for name in ("ingest_ws_published_total", "ingest_ws_dropped_total"):
+    for name in (
+        "ingest_ws_published_total",
+        "ingest_ws_dropped_total",
+        "ingest_ws_buffered_messages",
+    ):
         out[name] = sum(
             float(m.group(1))
             for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.MULTILINE)
@@ -100,18 +105,25 @@ async def scrape(http: aiohttp.ClientSession, port: int) -> dict[str, float]:
 
 async def ingest_rate(
     http: aiohttp.ClientSession, port: int, duration: float, pids: dict[str, int]
-) -> tuple[float, float]:
-    """(acked records/s, received frames/s) over ``duration`` from the service's metrics."""
+) -> tuple[float, float, float]:
+    """(acked records/s, received frames/s, dropped/s) over ``duration`` from its metrics."""
     a = await scrape(http, port)
     cpu0 = {name: cpu_s(pid) for name, pid in pids.items()}
     t0 = time.monotonic()
     await asyncio.sleep(duration)
     b = await scrape(http, port)
     dt = time.monotonic() - t0
-    load = ", ".join(f"{n} {(cpu_s(p) - cpu0[n]) / dt:.0%}" for n, p in pids.items())
-    print(f"         CPU use (of one core): {load}", flush=True)
+    used = {n: cpu_s(p) - cpu0[n] for n, p in pids.items()}
+    load = ", ".join(f"{n} {cpu / dt:.0%}" for n, cpu in used.items())
+    frames = max(b["received"] - a["received"], 1)
+    per_frame = used["ingest-ws"] / frames * 1e6
+    print(
+        f"         CPU use (of one core): {load} (ingest-ws {per_frame:.1f} us per frame)",
+        flush=True,
+    )
     acked = (b["ingest_ws_published_total"] - a["ingest_ws_published_total"]) / dt
-    return acked, (b["received"] - a["received"]) / dt
+    dropped = (b["ingest_ws_dropped_total"] - a["ingest_ws_dropped_total"]) / dt
+    return acked, (b["received"] - a["received"]) / dt, dropped
 
 
 async def start_service(
@@ -202,29 +214,34 @@ async def main(args: argparse.Namespace) -> None:
                 pids = {"simulator": sim.pid, "ingest-ws": svc.pid}
                 if broker is not None and broker._proc is not None:
                     pids["broker"] = broker._proc.pid
-                acked, rx = await ingest_rate(http, port, args.duration, pids)
+                acked, rx, dropped = await ingest_rate(http, port, args.duration, pids)
                 ingest.append(acked)
                 received.append(rx)
                 print(
                     f"round {i + 1}: ingest-ws -> Kafka (acked) {acked:>9.0f} msgs/s "
-                    f"(received {rx:.0f}/s)",
+                    f"(received {rx:.0f}/s, dropped {dropped:.0f}/s)",
                     flush=True,
                 )
                 if i + 1 < args.rounds:
                     svc.send_signal(19)  # SIGSTOP: the bare client runs alone
             assert svc is not None
             samples = [(0.0, rss_mb(svc.pid))]
+            before = await scrape(http, port)
             t0 = time.monotonic()
             while time.monotonic() - t0 < args.soak:
                 await asyncio.sleep(args.soak / 8)
                 samples.append((time.monotonic() - t0, rss_mb(svc.pid)))
             final = await scrape(http, port)
+            soak_s = time.monotonic() - t0
         svc.send_signal(15)
         code = await asyncio.wait_for(svc.wait(), 30)
         svc = None
         acked_total = int(final["ingest_ws_published_total"])
         records = await read_topic(
-            kafka, topics.raw("binance"), min_records=acked_total, timeout=120
+            kafka,
+            topics.raw("binance"),
+            min_records=acked_total,
+            timeout=max(120.0, acked_total / 40_000),  # long soaks: millions of records
         )
         b, g = sum(bare) / len(bare), sum(ingest) / len(ingest)
         print()
@@ -239,9 +256,12 @@ async def main(args: argparse.Namespace) -> None:
             "ingest-ws RSS (MB) over the soak: "
             + ", ".join(f"{t:.0f}s={m:.1f}" for t, m in samples)
         )
+        rss = [m for _, m in samples]
+        soak_acked = final["ingest_ws_published_total"] - before["ingest_ws_published_total"]
         print(
-            f"soak RSS change: {samples[-1][1] - samples[1][1]:+.1f} MB "
-            f"(from first soak sample to last); dropped: {final['ingest_ws_dropped_total']:.0f}"
+            f"soak: {soak_acked / soak_s:.0f} msgs/s acked over {soak_s:.0f} s; RSS change "
+            f"{rss[-1] - rss[0]:+.1f} MB (first to last sample, range {min(rss):.1f}-"
+            f"{max(rss):.1f}); dropped in the whole run: {final['ingest_ws_dropped_total']:.0f}"
         )
         print(f"exit code after SIGTERM: {code}; acked {acked_total}, read back {len(records)}")
     finally:

@@ -20,7 +20,8 @@ from coinstream.ingest_ws.frames import (
     iso_to_ms,
 )
 from coinstream.ingest_ws.settings import BinanceSettings, CoinbaseSettings, KrakenSettings
-from coinstream.ingest_ws.venues import BinanceProtocol, build_protocol
+from coinstream.ingest_ws.venues import build_protocol
+from coinstream.ingest_ws.venues.binance import BinanceProtocol
 from coinstream.ingest_ws.venues.coinbase import CoinbaseProtocol
 from coinstream.ingest_ws.venues.kraken import KrakenProtocol
 
@@ -258,3 +259,53 @@ def test_binance_fast_path_agrees_with_the_full_parse(data: str) -> None:
     parsed = p._parse(text)
     assert p._fast(text) == parsed  # route cached by the parse above
     assert p.classify(text) == parsed
+
+
+class _PluginSettings(BinanceSettings):
+    """Settings of a venue that exists only as a plugin (for the registry test)."""
+
+    url: str = "wss://plugin.invalid"
+
+
+class PluginProtocol(BinanceProtocol):
+    """A venue added without touching ingest-ws: one class, one entry point."""
+
+    name = "plugin-venue"
+    settings_class = _PluginSettings
+
+
+def test_venues_are_loaded_from_the_entry_point_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry is the ``coinstream.ws_venues`` group: the installed built-ins come from it,
+    and a venue registered there is built, with its settings read from INGEST_WS_<VENUE>__*."""
+    from importlib.metadata import EntryPoint, entry_points
+
+    from coinstream.ingest_ws import venues
+    from coinstream.ingest_ws.app import build_protocols
+    from coinstream.ingest_ws.settings import IngestWsSettings
+
+    installed = {ep.name: ep.value for ep in entry_points(group=venues.ENTRY_POINT_GROUP)}
+    assert installed["kraken"] == "coinstream.ingest_ws.venues.kraken:KrakenProtocol"
+    assert set(venues.protocols()) >= {"binance", "coinbase", "kraken"}
+
+    plugin = EntryPoint("plugin-venue", f"{__name__}:PluginProtocol", venues.ENTRY_POINT_GROUP)
+
+    def fake_entry_points(group: str) -> list[EntryPoint]:
+        return [*entry_points(group=group), plugin] if group == venues.ENTRY_POINT_GROUP else []
+
+    monkeypatch.setattr(venues, "entry_points", fake_entry_points)
+    venues.protocols.cache_clear()
+    try:
+        monkeypatch.setenv("INGEST_WS_PLUGIN_VENUE__URL", "ws://127.0.0.1:9/plugin")
+        monkeypatch.setenv("INGEST_WS_PLUGIN_VENUE__SYMBOLS", '["ETH-USDT"]')
+        monkeypatch.setenv("INGEST_WS_PLUGIN_VENUE__EXTRA_SYMBOLS", '["ETH-USDT"]')
+        monkeypatch.setenv("INGEST_WS_COINBASE__ENABLED", "false")
+        settings = IngestWsSettings()
+        assert settings.venues()["plugin-venue"].url == "ws://127.0.0.1:9/plugin"
+        built = {p.name: p for p in build_protocols(settings)}
+        assert set(built) == {"binance", "kraken", "plugin-venue"}
+        plan = built["plugin-venue"].plan()[0]
+        assert plan.url.startswith("ws://127.0.0.1:9/plugin/stream?streams=eth-usdt@trade")
+        with pytest.raises(ConfigError, match="unknown venue"):
+            build_protocol("nowhere", BinanceSettings())
+    finally:
+        venues.protocols.cache_clear()

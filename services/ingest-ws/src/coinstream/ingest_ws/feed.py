@@ -14,15 +14,17 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
+import orjson
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from coinstream.ingest_ws import metrics
-from coinstream.ingest_ws.envelope import Clock, EnvelopeIds, encode
+from coinstream.ingest_ws.envelope import ENVELOPE_FORMAT, Clock, EnvelopeIds, EnvelopeParts, encode
 from coinstream.ingest_ws.frames import (
     CONNECTION_SCOPE,
     DATA,
@@ -31,6 +33,7 @@ from coinstream.ingest_ws.frames import (
     PONG,
     SHUTDOWN,
     UNKNOWN,
+    Route,
     StreamId,
 )
 from coinstream.ingest_ws.gaps import DUPLICATE, LATE, Gap, GapTracker
@@ -39,14 +42,13 @@ from coinstream.ingest_ws.publisher import Sink
 from coinstream.ingest_ws.settings import VenueSettings
 from coinstream.ingest_ws.venues import ShardPlan, VenueProtocol
 from coinstream.ingest_ws.watchdog import Thresholds, Watchdog
+from coinstream.ingest_ws.wsconn import ChunkConnection
 from coinstream.runtime import utc_now
 from coinstream.schemas import FeedStatusEvent, deterministic_id
 
 log = logging.getLogger(__name__)
 
 DOWN, CONNECTING, SUBSCRIBED, RECEIVING = 0, 1, 2, 3
-YIELD_EVERY = 32  # buffered frames are returned without suspending: yield now and then
-LAG_SAMPLE = 8  # observe exchange-to-receipt lag on every 8th frame (the histogram costs)
 
 
 def _wall(epoch: float) -> datetime:
@@ -69,6 +71,7 @@ class Venue:
         self.attempts = AttemptWindow(s.connect_attempts, s.connect_window_s)
         self.clock = Clock()
         self.ids = EnvelopeIds()
+        self.envelope_parts = EnvelopeParts(self.name, self.ids)
         self.shards = [Shard(self, plan) for plan in protocol.plan()]
         self.frames = 0
         self.counters: dict[str, int] = {}
@@ -119,9 +122,10 @@ class Venue:
 class Conn:
     """One open WebSocket connection of a shard."""
 
-    ws: ClientConnection
+    ws: ChunkConnection
     id: str
     opened: float
+    got_data: bool = False
     reader: asyncio.Task[None] | None = None
     first_data: asyncio.Event = field(default_factory=asyncio.Event)
     last_frame_wall: float | None = None
@@ -228,8 +232,9 @@ class Shard:
             ping_timeout=s.ping_timeout_s,
             close_timeout=2,
             max_size=2**23,
-            max_queue=64,
+            create_connection=ChunkConnection,
         )
+        assert isinstance(ws, ChunkConnection)
         metrics.CONNECT_ATTEMPTS.labels(self.venue.name, "ok").inc()
         conn = Conn(ws, str(uuid.uuid4()), time.monotonic())
         self.connections += 1
@@ -325,100 +330,169 @@ class Shard:
 
     # -- reading -----------------------------------------------------------------------------
     async def _read(self, conn: Conn) -> None:
-        """Hot path: classify, check sequence, touch the watchdog, hand over; never wait."""
-        venue = self.venue
-        protocol = venue.protocol
-        classify = protocol.classify
-        key_for = protocol.key_for
-        offer = venue.sink.offer
-        name = venue.name
-        clock_now = venue.clock.now
-        next_id = venue.ids.next
-        monotonic = time.monotonic
-        watchdog = self.watchdog
-        touch = watchdog.touch
-        drop_dups = venue.settings.drop_duplicates
-        lag = metrics.LAG.labels(name)
-        kinds = self.kind_counts
-        conn_id = conn.id
-        got_data = False
-        n = 0
+        """Attach the hot path to the connection and wait until it closes."""
+        ws = conn.ws
         try:
-            async for message in conn.ws:
-                text = message if isinstance(message, str) else message.decode()
-                wall, received_at = clock_now()
-                now = monotonic()
-                conn.last_frame_wall = wall
-                frame = classify(text)
-                kind = frame.kind
-                kinds[kind] = kinds.get(kind, 0) + 1
-                n += 1
-                if n % YIELD_EVERY == 0:
-                    venue.frames += YIELD_EVERY
-                    await asyncio.sleep(0)  # let the producer's sender and acks run
-                if conn is self.active:
-                    watchdog.frame(now)
-                if kind is DATA or kind is HEARTBEAT:
-                    if not got_data:
-                        got_data = True
-                        self._first_data(conn, wall)
-                    if frame.seq and not self._check_seq(conn, frame.seq, now, wall) and drop_dups:
-                        continue
-                    for stream in frame.streams:
-                        resumed = touch(stream, now)
-                        if resumed is not None:
-                            self._resumed(stream, resumed, wall)
-                    if n % LAG_SAMPLE == 0 and frame.exchange_ms is not None:
-                        lag.observe(max(0.0, wall - frame.exchange_ms / 1000))
-                elif kind is PONG:
-                    conn.app_ping_sent = None
-                    continue
-                elif kind is SHUTDOWN:
-                    self.request_rotation("serverShutdown")
-                elif kind is ERROR:
-                    log.warning(
-                        "venue error message",
-                        extra={"venue": name, "detail": frame.detail, "frame": text[:300]},
-                    )
-                    venue.status(
-                        "source_error",
-                        start=_wall(wall),
-                        cause=f"venue error: {frame.detail or text[:200]}",
-                        details={"frame": text[:500], "connection_id": conn_id},
-                    )
-                elif frame.detail.startswith("system=") and frame.detail != "system=online":
-                    venue.status(  # e.g. Kraken maintenance / cancel_only
-                        "source_error",
-                        start=_wall(wall),
-                        cause=f"venue status {frame.detail.removeprefix('system=')}",
-                        details={"connection_id": conn_id},
-                    )
-                elif (kind is UNKNOWN and not text) or (
-                    frame.seq and not self._check_seq(conn, frame.seq, now, wall) and drop_dups
-                ):
-                    continue
-                offer(
-                    name,
-                    key_for(frame),
-                    encode(next_id(), name, frame.channel, received_at, text, conn_id),
-                )
-        except ConnectionClosed as exc:
+            ws.attach(self._consumer(conn))
+            await ws.wait_closed()
             if conn.cause is None:
-                conn.cause = _describe_close(exc)
-        except Exception as exc:  # never let one bad frame kill the shard silently
-            log.exception("reader failed", extra={"venue": name})
-            if conn.cause is None:
-                conn.cause = f"reader error: {exc!r}"
+                if ws.consumer_error is not None:
+                    conn.cause = f"reader error: {ws.consumer_error!r}"
+                else:
+                    conn.cause = _describe_close(ws.close_exc)
         finally:
-            venue.frames += n % YIELD_EVERY
             if conn.cause is None:
-                conn.cause = _describe_close(None, conn.ws)
+                conn.cause = _describe_close(None, ws)
             self.gaps.forget(f"{CONNECTION_SCOPE}{conn.id}")
             successor = self._successor
             replaced = successor is not None and successor.first_data.is_set()
             if not conn.intentional and not replaced:
                 last = conn.last_frame_wall or time.time()
                 self._mark_down(conn.cause, last)
+
+    def _consumer(self, conn: Conn) -> Callable[[list[str]], None]:
+        """The per-read callback: every message of one TCP read, handled without awaiting.
+
+        Per read (not per frame): one clock reading (the frames arrived together), one
+        watchdog touch per stream, one lag sample, one hand-over of all envelopes to the sink.
+        Per frame: the venue's ``fast`` route lookup, the gap tracker for sequenced streams
+        only, and the envelope bytes from precomputed parts.
+        """
+        venue = self.venue
+        protocol = venue.protocol
+        fast = protocol.fast
+        name = venue.name
+        clock_now = venue.clock.now
+        monotonic = time.monotonic
+        watchdog = self.watchdog
+        observe = self.gaps.observe
+        drop_dups = venue.settings.drop_duplicates
+        lag = metrics.LAG.labels(name)
+        duplicates = metrics.DUPLICATES.labels(name)
+        out_of_order = metrics.OUT_OF_ORDER.labels(name)
+        kinds = self.kind_counts
+        parts = venue.envelope_parts
+        head = parts.head
+        tail = parts.tail(conn.id)
+        reserve = venue.ids.reserve
+        dumps = orjson.dumps
+        offer_many = venue.sink.offer_many
+
+        def consume(texts: list[str]) -> None:
+            wall, received_at = clock_now()
+            now = monotonic()
+            conn.last_frame_wall = wall
+            count = len(texts)
+            venue.frames += count
+            if conn is self.active:
+                watchdog.frame(now, count)
+            counter = reserve(count)
+            items: list[tuple[bytes, bytes]] = []
+            append = items.append
+            middles: dict[str, bytes] = {}
+            touched: dict[Route, int] = {}
+            data = 0
+            for text in texts:
+                hit = fast(text)
+                if hit is None:
+                    item = self._handle(conn, text, wall, now, received_at)
+                    if item is not None:
+                        append(item)
+                    continue
+                route, seq = hit
+                data += 1
+                if seq is not None:
+                    verdict = observe(route.seq_key, seq, now, wall)  # type: ignore[arg-type]
+                    if verdict is DUPLICATE:
+                        duplicates.inc()
+                        venue.count("duplicates")
+                        if drop_dups:
+                            continue
+                    elif verdict is LATE:
+                        out_of_order.inc()
+                        venue.count("out_of_order")
+                touched[route] = touched.get(route, 0) + 1
+                channel = route.channel
+                middle = middles.get(channel)
+                if middle is None:
+                    middle = middles[channel] = parts.middle(channel, received_at)
+                counter += 1
+                append((route.key, ENVELOPE_FORMAT % (head, counter, middle, dumps(text), tail)))
+            if data:
+                kinds[DATA] = kinds.get(DATA, 0) + data
+                if not conn.got_data:
+                    conn.got_data = True
+                    self._first_data(conn, wall)
+                for route, n in touched.items():
+                    if route.stream is not None:
+                        resumed = watchdog.touch(route.stream, now, n)
+                        if resumed is not None:
+                            self._resumed(route.stream, resumed, wall)
+                exchange_ms = protocol.classify(texts[-1]).exchange_ms
+                if exchange_ms is not None:
+                    lag.observe(max(0.0, wall - exchange_ms / 1000))
+            if items:
+                offer_many(name, items)
+
+        return consume
+
+    def _handle(
+        self, conn: Conn, text: str, wall: float, now: float, received_at: str
+    ) -> tuple[bytes, bytes] | None:
+        """Any frame the venue's fast path did not take: classify it fully (per frame)."""
+        venue = self.venue
+        protocol = venue.protocol
+        frame = protocol.classify(text)
+        kind = frame.kind
+        kinds = self.kind_counts
+        kinds[kind] = kinds.get(kind, 0) + 1
+        if kind is DATA or kind is HEARTBEAT:
+            if not conn.got_data:
+                conn.got_data = True
+                self._first_data(conn, wall)
+            if (
+                frame.seq
+                and not self._check_seq(conn, frame.seq, now, wall)
+                and venue.settings.drop_duplicates
+            ):
+                return None
+            for stream in frame.streams:
+                resumed = self.watchdog.touch(stream, now)
+                if resumed is not None:
+                    self._resumed(stream, resumed, wall)
+            if frame.exchange_ms is not None:
+                metrics.LAG.labels(venue.name).observe(max(0.0, wall - frame.exchange_ms / 1000))
+        elif kind is PONG:
+            conn.app_ping_sent = None
+            return None
+        elif kind is SHUTDOWN:
+            self.request_rotation("serverShutdown")
+        elif kind is ERROR:
+            log.warning(
+                "venue error message",
+                extra={"venue": venue.name, "detail": frame.detail, "frame": text[:300]},
+            )
+            venue.status(
+                "source_error",
+                start=_wall(wall),
+                cause=f"venue error: {frame.detail or text[:200]}",
+                details={"frame": text[:500], "connection_id": conn.id},
+            )
+        elif frame.detail.startswith("system=") and frame.detail != "system=online":
+            venue.status(  # e.g. Kraken maintenance / cancel_only
+                "source_error",
+                start=_wall(wall),
+                cause=f"venue status {frame.detail.removeprefix('system=')}",
+                details={"connection_id": conn.id},
+            )
+        elif (kind is UNKNOWN and not text) or (
+            frame.seq
+            and not self._check_seq(conn, frame.seq, now, wall)
+            and venue.settings.drop_duplicates
+        ):
+            return None
+        value = encode(venue.ids.next(), venue.name, frame.channel, received_at, text, conn.id)
+        return protocol.key_for(frame), value
 
     def _check_seq(
         self, conn: Conn, points: tuple[tuple[str, int], ...], now: float, wall: float
@@ -493,12 +567,22 @@ class Shard:
     async def _tick(self, stop: asyncio.Event) -> None:
         interval = self.venue.watchdog_interval_s
         s = self.venue.settings
-        last_ping = time.monotonic()
+        last_ping = last_tick = time.monotonic()
+        skipped = False
         while not stop.is_set():
             await asyncio.sleep(interval)
             now = time.monotonic()
             wall = time.time()
             self.flush_counts()
+            # The event loop (or the whole process: SIGSTOP, a VM pause) did not run for a
+            # while, so nothing could be read either: judge silence once the reader has had
+            # its turn (at most one tick later; never twice in a row).
+            stalled = now - last_tick > interval + max(1.0, interval) and not skipped
+            last_tick = now
+            skipped = stalled
+            if stalled:
+                log.info("event loop stalled; skipping one watchdog check")
+                continue
             for report in self.watchdog.check(now):
                 channel, symbol = report.stream
                 start = _wall(wall - report.idle_s)
@@ -577,7 +661,7 @@ class Shard:
         )
 
 
-def _describe_close(exc: ConnectionClosed | None, ws: ClientConnection | None = None) -> str:
+def _describe_close(exc: ConnectionClosed | None, ws: ChunkConnection | None = None) -> str:
     rcvd = exc.rcvd if exc is not None else None
     if exc is not None and rcvd is None and exc.sent is not None and exc.sent.code == 1011:
         return f"closed: {exc.sent.reason or 'keepalive ping timeout'}"

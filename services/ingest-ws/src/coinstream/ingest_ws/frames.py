@@ -40,6 +40,22 @@ class Frame:
         return self.kind == DATA
 
 
+@dataclass(slots=True, eq=False)
+class Route:
+    """What every data frame of one known stream means, worked out once per stream name.
+
+    Venues with a ``fast`` path return it per frame instead of building a ``Frame``: the
+    envelope channel, the Kafka key, the watchdog stream and the gap-tracker key (if the
+    stream carries a sequence id). Compared by identity, so it is a cheap dict key.
+    """
+
+    channel: str
+    symbol: str | None
+    key: bytes
+    stream: StreamId | None
+    seq_key: str | None = None
+
+
 def iso_to_ms(text: str) -> int | None:
     """RFC3339 with up to nanoseconds (``2023-02-09T20:30:37.167359596Z``) -> epoch ms."""
     try:

@@ -38,6 +38,8 @@ class Sink(Protocol):
 
     def offer(self, source: str, key: bytes, value: bytes) -> bool: ...
 
+    def offer_many(self, source: str, items: list[tuple[bytes, bytes]]) -> int: ...
+
     def offer_status(self, event: FeedStatusEvent) -> None: ...
 
 
@@ -55,7 +57,8 @@ class KafkaPublisher:
         self._topics = topics
         self._max = max_buffer
         self._batch = batch_max
-        self._buf: deque[tuple[str, bytes, bytes]] = deque()
+        self._buf: deque[tuple[str, list[tuple[bytes, bytes]]]] = deque()  # one entry per read
+        self._count = 0  # envelopes in _buf
         self._status: deque[FeedStatusEvent] = deque(maxlen=STATUS_QUEUE_MAX)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -71,6 +74,8 @@ class KafkaPublisher:
         self._partitions: dict[str, list[int]] = {}
         self._key_partition: dict[tuple[str, bytes], int] = {}
         self._partitioner = DefaultPartitioner()
+        self._open: dict[tuple[str, int], Any] = {}  # per-partition batch being filled
+        self._unacked: dict[tuple[str, int], asyncio.Future[Any]] = {}  # last sent, per partition
 
     def topic(self, source: str) -> str:
         t = self._raw_topic.get(source)
@@ -80,19 +85,33 @@ class KafkaPublisher:
 
     # -- reader side (never awaits) -----------------------------------------------------
     def offer(self, source: str, key: bytes, value: bytes) -> bool:
-        if self._closing or len(self._buf) >= self._max:
-            self.dropped += 1
-            metrics.DROPPED.labels(source, "closing" if self._closing else "buffer_full").inc()
-            over = self._overflow.get(source)
-            if over is None:
-                self._overflow[source] = _Overflow(1, utc_now())
-            else:
-                over.count += 1
-            return False
-        self._buf.append((source, key, value))
+        return self.offer_many(source, [(key, value)]) == 1
+
+    def offer_many(self, source: str, items: list[tuple[bytes, bytes]]) -> int:
+        """Take the envelopes of one read (``(key, value)`` pairs) as far as the buffer has room;
+        the rest are dropped and counted. Returns how many were taken."""
+        n = len(items)
+        room = 0 if self._closing else self._max - self._count
+        if room < n:
+            self._drop(source, n - max(room, 0))
+            if room <= 0:
+                return 0
+            items = items[:room]
+            n = room
+        self._buf.append((source, items))
+        self._count += n
         if not self._wake.is_set():
             self._wake.set()
-        return True
+        return n
+
+    def _drop(self, source: str, count: int) -> None:
+        self.dropped += count
+        metrics.DROPPED.labels(source, "closing" if self._closing else "buffer_full").inc(count)
+        over = self._overflow.get(source)
+        if over is None:
+            self._overflow[source] = _Overflow(count, utc_now())
+        else:
+            over.count += count
 
     def offer_status(self, event: FeedStatusEvent) -> None:
         metrics.FEED_STATUS.labels(event.status).inc()
@@ -100,7 +119,7 @@ class KafkaPublisher:
         self._wake.set()
 
     def buffered(self) -> int:
-        return len(self._buf)
+        return self._count
 
     # -- publishing ------------------------------------------------------------------------
     def _done(self, fut: asyncio.Future[Any]) -> None:
@@ -113,7 +132,7 @@ class KafkaPublisher:
             self._acked.inc()
 
     def _report_overflow(self) -> None:
-        if not self._overflow or len(self._buf) > self._max // 2:
+        if not self._overflow or self._count > self._max // 2:
             return
         now = utc_now()
         for source, over in self._overflow.items():
@@ -149,6 +168,7 @@ class KafkaPublisher:
     async def _send_batch(self, batch: Any, topic: str, partition: int) -> None:
         count = batch.record_count()
         fut = await self._producer.raw.send_batch(batch, topic, partition=partition)
+        self._unacked[(topic, partition)] = fut
         fut.add_done_callback(lambda f: self._batch_done(f, count))
 
     def _batch_done(self, fut: asyncio.Future[Any], count: int) -> None:
@@ -159,46 +179,60 @@ class KafkaPublisher:
         else:
             self.published += count
             self._acked.inc(count)
+        if self._open:
+            self._wake.set()  # a held batch may go now
 
     async def _send_round(self) -> None:
+        """Move buffered envelopes into per-partition batches; send the batches that are full,
+        and the others only once their partition's previous batch was acknowledged (or when
+        closing). So while the broker is busy batches grow (up to ``max_batch_size``) instead of
+        queueing as many small requests: the event loop then spends few turns per record."""
         send = self._producer.send
         feed_topic = self._topics.feed_status
         while self._status:
             event = self._status.popleft()
             fut = await send(feed_topic, event.to_json(), key=event.key)
             fut.add_done_callback(self._done)
-        n = min(len(self._buf), self._batch)
         raw = self._producer.raw
-        batches: dict[tuple[str, int], Any] = {}
+        batches = self._open
         popleft = self._buf.popleft
-        topics = self._raw_topic
         cached = self._key_partition
-        for _ in range(n):
-            source, key, value = popleft()
-            topic = topics.get(source) or self.topic(source)
-            partition = cached.get((topic, key))
-            if partition is None:
-                partition = await self._partition(topic, key)
-            batch = batches.get((topic, partition))
-            if batch is None:
-                batch = batches[(topic, partition)] = raw.create_batch()
-            if batch.append(key=key, value=value, timestamp=None) is None:
-                await self._send_batch(batch, topic, partition)
-                batch = batches[(topic, partition)] = raw.create_batch()
+        n = 0
+        while self._buf and n < self._batch:
+            source, items = popleft()
+            self._count -= len(items)
+            n += len(items)
+            topic = self._raw_topic.get(source) or self.topic(source)
+            for key, value in items:
+                partition = cached.get((topic, key))
+                if partition is None:
+                    partition = await self._partition(topic, key)
+                tp = (topic, partition)
+                batch = batches.get(tp)
+                if batch is None:
+                    batch = batches[tp] = raw.create_batch()
                 if batch.append(key=key, value=value, timestamp=None) is None:
-                    raise ValueError(f"record larger than max_batch_size ({len(value)} bytes)")
-        for (topic, partition), batch in batches.items():
-            if batch.record_count():
-                await self._send_batch(batch, topic, partition)
+                    del batches[tp]
+                    await self._send_batch(batch, topic, partition)
+                    batch = batches[tp] = raw.create_batch()
+                    if batch.append(key=key, value=value, timestamp=None) is None:
+                        del batches[tp]
+                        raise ValueError(f"record larger than max_batch_size ({len(value)} bytes)")
+        for tp, batch in list(batches.items()):
+            previous = self._unacked.get(tp)
+            if self._closing or previous is None or previous.done():
+                del batches[tp]
+                if batch.record_count():
+                    await self._send_batch(batch, *tp)
         self.raw_sent += n
-        metrics.BUFFERED.set(len(self._buf))
+        metrics.BUFFERED.set(self._count)
         self._report_overflow()
 
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._buf or self._status:
+            while self._buf or self._status or self._sendable():
                 try:
                     await self._send_round()
                 except asyncio.CancelledError:
@@ -209,6 +243,14 @@ class KafkaPublisher:
                     await asyncio.sleep(0.5)
                 await asyncio.sleep(0)
 
+    def _sendable(self) -> bool:
+        """A held batch may be sent now (its partition's previous batch is done, or closing)."""
+        for tp in self._open:
+            previous = self._unacked.get(tp)
+            if self._closing or previous is None or previous.done():
+                return True
+        return False
+
     async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="kafka-publisher")
@@ -218,7 +260,11 @@ class KafkaPublisher:
         self._closing = True
         loop = asyncio.get_running_loop()
         end = loop.time() + deadline_s
-        while (self._buf or self._status) and loop.time() < end and self._task is not None:
+        while (
+            (self._buf or self._status or self._open)
+            and loop.time() < end
+            and self._task is not None
+        ):
             if self._task.done():
                 break
             self._wake.set()
@@ -228,8 +274,9 @@ class KafkaPublisher:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._buf:
-            log.error("shutdown deadline: envelopes not sent", extra={"count": len(self._buf)})
+        if self._buf or self._open:
+            held = sum(b.record_count() for b in self._open.values())
+            log.error("shutdown deadline: envelopes not sent", extra={"count": self._count + held})
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._producer.flush(), max(0.1, end - loop.time()))
 
@@ -248,6 +295,13 @@ class FileRecorder:
         self._fh.write(value + b"\n")
         self.count += 1
         return True
+
+    def offer_many(self, source: str, items: list[tuple[bytes, bytes]]) -> int:
+        if self._fh is None:
+            return 0
+        self._fh.write(b"".join(value + b"\n" for _, value in items))
+        self.count += len(items)
+        return len(items)
 
     def offer_status(self, event: FeedStatusEvent) -> None:
         metrics.FEED_STATUS.labels(event.status).inc()

@@ -19,7 +19,7 @@ from coinstream.ingest_ws.app import FeedSet
 from coinstream.ingest_ws.errors import IngestWsError, RecordingError
 from coinstream.ingest_ws.publisher import FileRecorder
 from coinstream.ingest_ws.settings import IngestWsSettings
-from coinstream.ingest_ws.venues import PROTOCOLS, VenueProtocol
+from coinstream.ingest_ws.venues import VenueProtocol, protocols
 from coinstream.runtime import KafkaProducer, ensure_topics
 from coinstream.schemas import RawEnvelope, decode_envelope
 
@@ -74,7 +74,7 @@ async def record(
 def _protocols(settings: IngestWsSettings) -> dict[str, VenueProtocol]:
     venues = settings.venues()
     out: dict[str, VenueProtocol] = {}
-    for name, cls in PROTOCOLS.items():
+    for name, cls in protocols().items():
         try:
             out[name] = cls(venues[name])
         except IngestWsError:

@@ -6,8 +6,10 @@ Per venue: ``INGEST_WS_BINANCE__URL``, ``INGEST_WS_BINANCE__SYMBOLS='["BTC-USDT"
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
-from pydantic_settings import SettingsConfigDict
+from typing import Any
+
+from pydantic import BaseModel, Field, PrivateAttr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from coinstream.runtime import ServiceSettings
 
@@ -130,5 +132,32 @@ class IngestWsSettings(ServiceSettings):
     )
     watchdog_interval_s: float = Field(0.5, gt=0, description="Stale/gap check period")
 
+    _plugin_venues: dict[str, VenueSettings] = PrivateAttr(default_factory=dict)
+
     def venues(self) -> dict[str, VenueSettings]:
-        return {"binance": self.binance, "coinbase": self.coinbase, "kraken": self.kraken}
+        """Settings of every registered venue (entry-point group ``coinstream.ws_venues``), by
+        name: the fields above for the built-in venues; for a venue added by a plugin, its
+        protocol's ``settings_class`` read from ``INGEST_WS_<VENUE>__*`` (once)."""
+        from coinstream.ingest_ws.venues import protocols  # venues import this module
+
+        out: dict[str, VenueSettings] = {}
+        for name, cls in protocols().items():
+            own = getattr(self, name, None)
+            if isinstance(own, VenueSettings):
+                out[name] = own
+                continue
+            found = self._plugin_venues.get(name)
+            if found is None:
+                found = self._plugin_venues[name] = venue_settings_from_env(
+                    name, cls.settings_class
+                )
+            out[name] = found
+        return out
+
+
+def venue_settings_from_env(venue: str, cls: type[VenueSettings]) -> VenueSettings:
+    """``cls`` filled from ``INGEST_WS_<VENUE>__<NAME>`` variables (lists/maps as JSON)."""
+    prefix = f"INGEST_WS_{venue.upper().replace('-', '_')}__"
+    config = SettingsConfigDict(env_prefix=prefix, env_nested_delimiter="__", extra="ignore")
+    from_env: Any = type(f"{cls.__name__}FromEnv", (BaseSettings, cls), {"model_config": config})
+    return cls.model_validate(from_env().model_dump())

@@ -33,12 +33,13 @@ class Cadence:
     first: float | None = None  # first message ever
     settled_last: float | None = None  # ``last`` at the previous settle
 
-    def touch(self, now: float) -> float | None:
-        """Record a message; return how long it had been idle if it was stale (now resumed)."""
+    def touch(self, now: float, count: int = 1) -> float | None:
+        """Record ``count`` messages received at ``now``; return how long it had been idle if it
+        was stale (now resumed)."""
         if self.first is None:
             self.first = now
         self.last = now
-        self.window += 1
+        self.window += count
         if self.stale_since is not None:
             resumed, self.stale_since = now - self.stale_since, None
             return resumed
@@ -113,14 +114,14 @@ class Watchdog:
             if cadence.last is None:
                 cadence.since = now
 
-    def frame(self, now: float) -> None:
-        self.connection.touch(now)
+    def frame(self, now: float, count: int = 1) -> None:
+        self.connection.touch(now, count)
 
-    def touch(self, stream: StreamId, now: float) -> float | None:
+    def touch(self, stream: StreamId, now: float, count: int = 1) -> float | None:
         cadence = self.streams.get(stream)
         if cadence is None:
             return None
-        return cadence.touch(now)
+        return cadence.touch(now, count)
 
     def threshold(self, stream: StreamId) -> float:
         return self.streams_t.for_cadence(self.streams[stream], stream[0])

@@ -158,21 +158,51 @@ class Market:
         return trade, quote
 
     async def run(self) -> None:
-        """Emit ticks forever at ``rate`` per instrument per second."""
+        """Emit ticks forever at ``rate`` trades per instrument per second (round robin).
+
+        Each wake-up generates the trades that fell due since the previous one, at most
+        ``MAX_BURST``, then always yields to the event loop: at high rates the market runs in
+        bounded bursts instead of starving the servers that share its loop. Falling more than
+        ``MAX_BACKLOG_S`` behind (a slow machine) drops the excess instead of bursting to catch up.
+        """
         if self.rate <= 0:
             await asyncio.Event().wait()
-        interval = 1.0 / (self.rate * len(self.instruments))
+        per_s = self.rate * len(self.instruments)
         loop = asyncio.get_running_loop()
-        next_at = loop.time()
         symbols = list(self.instruments)
         i = 0
+        owed = 1.0  # the first trade is due at once
+        last = loop.time()
         while True:
-            next_at += interval
-            if not self._paused:
-                self.step(symbols[i % len(symbols)])
-                i += 1
-            delay = next_at - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            elif delay < -1.0:  # fell behind (slow machine): don't burst to catch up
-                next_at = loop.time()
+            now = loop.time()
+            count, owed = plan_burst(owed, now - last, per_s)
+            last = now
+            if self._paused:
+                owed = 0.0
+            else:
+                for _ in range(count):
+                    self.step(symbols[i % len(symbols)])
+                    i += 1
+            await asyncio.sleep(0 if owed >= 1 else (1 - owed) / per_s)
+
+
+MAX_BURST = 256
+"""Trades generated per wake-up at most; then the event loop gets its turn."""
+MAX_BACKLOG_S = 1.0
+"""At most this many seconds of trades are owed; beyond it they are skipped, not burst."""
+
+
+def plan_burst(
+    owed: float,
+    elapsed_s: float,
+    per_s: float,
+    max_burst: int = MAX_BURST,
+    max_backlog_s: float = MAX_BACKLOG_S,
+) -> tuple[int, float]:
+    """(trades to generate now, trades still owed after them) for one wake-up of ``run``.
+
+    ``owed`` carries fractions (and whatever the burst limit held back) between wake-ups.
+    """
+    owed = min(owed + max(0.0, elapsed_s) * per_s, max(1.0, per_s * max_backlog_s))
+    count = min(int(owed), max_burst)
+    return count, owed - count

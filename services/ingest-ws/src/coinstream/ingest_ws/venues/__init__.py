@@ -1,23 +1,57 @@
-"""Venue protocols: subscription planning and frame classification, without I/O."""
+"""Venue protocols: subscription planning and frame classification, without I/O.
+
+Venues are plugins: a module with a ``VenueProtocol`` subclass (its ``name`` and its
+``settings_class``), registered under the entry-point group ``coinstream.ws_venues`` in a
+``pyproject.toml``::
+
+    [project.entry-points."coinstream.ws_venues"]
+    binance = "coinstream.ingest_ws.venues.binance:BinanceProtocol"
+
+Its settings come from ``INGEST_WS_<VENUE>__*`` like the built-in venues'.
+"""
 
 from __future__ import annotations
 
+import functools
+from importlib.metadata import entry_points
+
+from coinstream.ingest_ws.errors import ConfigError
 from coinstream.ingest_ws.settings import VenueSettings
 from coinstream.ingest_ws.venues.base import ShardPlan, VenueProtocol
-from coinstream.ingest_ws.venues.binance import BinanceProtocol
-from coinstream.ingest_ws.venues.coinbase import CoinbaseProtocol
-from coinstream.ingest_ws.venues.kraken import KrakenProtocol
 
-PROTOCOLS: dict[str, type[VenueProtocol]] = {
-    "binance": BinanceProtocol,
-    "coinbase": CoinbaseProtocol,
-    "kraken": KrakenProtocol,
-}
+ENTRY_POINT_GROUP = "coinstream.ws_venues"
+
+
+@functools.cache
+def protocols() -> dict[str, type[VenueProtocol]]:
+    """Every registered venue protocol by venue name, in name order (loaded once)."""
+    found: dict[str, type[VenueProtocol]] = {}
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        cls = ep.load()
+        if not (isinstance(cls, type) and issubclass(cls, VenueProtocol)):
+            raise ConfigError(f"entry point {ep.name} = {ep.value} is not a VenueProtocol class")
+        if cls.name != ep.name:
+            raise ConfigError(
+                f"entry point {ep.name} names {cls.__name__}, whose name is {cls.name}"
+            )
+        found[ep.name] = cls
+    return found
 
 
 def build_protocol(venue: str, settings: VenueSettings) -> VenueProtocol:
     """The venue's protocol for ``settings``; raises ``ConfigError``/``UnknownSymbolError``."""
-    return PROTOCOLS[venue](settings)
+    cls = protocols().get(venue)
+    if cls is None:
+        raise ConfigError(
+            f"unknown venue {venue!r}: registered ({ENTRY_POINT_GROUP}) are {sorted(protocols())}"
+        )
+    return cls(settings)
 
 
-__all__ = ["PROTOCOLS", "ShardPlan", "VenueProtocol", "build_protocol"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ShardPlan",
+    "VenueProtocol",
+    "build_protocol",
+    "protocols",
+]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from coinstream.ingest_ws.errors import ConfigError
-from coinstream.ingest_ws.frames import Frame, StreamId
+from coinstream.ingest_ws.frames import Frame, Route, StreamId
 from coinstream.ingest_ws.settings import VenueSettings
 from coinstream.ingest_ws.symbols import SymbolMap
 
@@ -25,6 +25,7 @@ class VenueProtocol:
     """Pure venue logic. Subclasses set ``name``, ``channels`` and implement the hooks."""
 
     name: str = ""
+    settings_class: type[VenueSettings] = VenueSettings  # read from INGEST_WS_<NAME>__*
     channels: frozenset[str] = frozenset()
     aliases: dict[str, str] = {}
     stream_channels: frozenset[str] | None = None  # channels that are per-symbol streams
@@ -69,6 +70,14 @@ class VenueProtocol:
     # -- frames ----------------------------------------------------------------------------
     def classify(self, text: str) -> Frame:
         raise NotImplementedError
+
+    def fast(self, text: str) -> tuple[Route, int | None] | None:
+        """Hot path for plain data frames of known streams: (route, sequence id or None).
+
+        None means "not sure": the caller then uses ``classify``. Venues without a cheap way
+        to recognise their data frames keep this default.
+        """
+        return None
 
     def app_ping(self) -> str | None:
         """An application-level ping message, for venues that have one."""

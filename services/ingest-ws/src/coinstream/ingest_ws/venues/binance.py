@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from coinstream.ingest_ws.frames import CONTROL, DATA, ERROR, SHUTDOWN, UNKNOWN, Frame
+from coinstream.ingest_ws.frames import CONTROL, DATA, ERROR, SHUTDOWN, UNKNOWN, Frame, Route
 from coinstream.ingest_ws.settings import BinanceSettings, VenueSettings
 from coinstream.ingest_ws.venues.base import ShardPlan, VenueProtocol
 
@@ -20,18 +20,20 @@ _FIELD_PATTERN = {"t": ',"t":', "a": ',"a":'}
 _PREFIX = '{"stream":"'
 _PREFIX_LEN = len(_PREFIX)
 SUBSCRIBE_BATCH = 200
-Route = tuple[str | None, tuple[tuple[str, str], ...], str | None, str]
+RouteInfo = tuple[str | None, tuple[tuple[str, str], ...], str | None, str]
 """A stream name's meaning: canonical symbol, watchdog streams, sequence field and key."""
 
 
 class BinanceProtocol(VenueProtocol):
     name = "binance"
+    settings_class = BinanceSettings
     channels = frozenset({"trade", "aggTrade", "bookTicker", "ticker", "kline_1m"})
     aliases = {"24hrTicker": "ticker", "kline": "kline_1m"}
 
     def __init__(self, settings: VenueSettings) -> None:
         super().__init__(settings)
-        self._routes: dict[str, Route] = {}
+        self._routes: dict[str, RouteInfo] = {}
+        self._fast_routes: dict[str, tuple[Route, str | None]] = {}
         self.url_max = settings.url_max_streams if isinstance(settings, BinanceSettings) else 100
 
     def stream_name(self, channel: str, symbol: str) -> str:
@@ -60,6 +62,26 @@ class BinanceProtocol(VenueProtocol):
             if frame is not None:
                 return frame
         return self._parse(text)
+
+    def fast(self, text: str) -> tuple[Route, int | None] | None:
+        """A data frame of a stream already seen through ``classify``: route and trade id."""
+        if not text.startswith(_PREFIX):
+            return None
+        end = text.find('"', _PREFIX_LEN)
+        hit = self._fast_routes.get(text[_PREFIX_LEN:end])
+        if hit is None:
+            return None
+        route, pattern = hit
+        if pattern is None:
+            return route, None
+        i = text.find(pattern, end)
+        if i < 0:
+            return None
+        i += 5
+        try:
+            return route, int(text[i : text.find(",", i)])
+        except ValueError:
+            return None
 
     def _fast(self, text: str) -> Frame | None:
         """Known data streams without a full JSON parse: Binance writes ``stream`` first and
@@ -126,13 +148,25 @@ class BinanceProtocol(VenueProtocol):
             exchange_ms if exchange_ms.__class__ is int else None,
         )
 
-    def _route(self, stream: str) -> Route:
+    def _route(self, stream: str) -> RouteInfo:
         """What a stream name means (symbol, watchdog streams, sequence field); cached."""
         native, _, channel = stream.partition("@")
         symbol = self.symbols.from_venue(native)
         streams = ((channel, symbol),) if symbol is not None else ()
         field = _SEQ_FIELD.get(channel) if symbol is not None else None
-        route = (symbol, streams, field, f"{channel}:{symbol}")
+        seq_key = f"{channel}:{symbol}"
+        route: RouteInfo = (symbol, streams, field, seq_key)
         if len(self._routes) < 100_000:
             self._routes[stream] = route
+            if symbol is not None:
+                self._fast_routes[stream] = (
+                    Route(
+                        stream,
+                        symbol,
+                        f"{self.name}:{symbol}".encode(),
+                        (channel, symbol),
+                        seq_key if field is not None else None,
+                    ),
+                    _FIELD_PATTERN[field] if field is not None else None,
+                )
         return route

@@ -22,6 +22,7 @@ from coinstream.ingest_ws.frames import (
     StreamId,
     iso_to_ms,
 )
+from coinstream.ingest_ws.settings import CoinbaseSettings
 from coinstream.ingest_ws.venues.base import ShardPlan, VenueProtocol
 
 _ITEMS = {"ticker": "tickers", "ticker_batch": "tickers", "market_trades": "trades"}
@@ -30,6 +31,7 @@ PRODUCTS_PER_MESSAGE = 100
 
 class CoinbaseProtocol(VenueProtocol):
     name = "coinbase"
+    settings_class = CoinbaseSettings
     channels = frozenset({"ticker", "ticker_batch", "market_trades", "heartbeats"})
     aliases = {"heartbeat": "heartbeats", "trades": "market_trades", "matches": "market_trades"}
     stream_channels = frozenset({"ticker", "ticker_batch", "market_trades"})

@@ -21,6 +21,7 @@ from coinstream.ingest_ws.frames import (
     StreamId,
     iso_to_ms,
 )
+from coinstream.ingest_ws.settings import KrakenSettings
 from coinstream.ingest_ws.venues.base import ShardPlan, VenueProtocol
 
 SYMBOLS_PER_MESSAGE = 50
@@ -28,6 +29,7 @@ SYMBOLS_PER_MESSAGE = 50
 
 class KrakenProtocol(VenueProtocol):
     name = "kraken"
+    settings_class = KrakenSettings
     channels = frozenset({"ticker", "trade"})
     aliases = {"trades": "trade"}
     has_heartbeats = True
