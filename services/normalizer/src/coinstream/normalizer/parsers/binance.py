@@ -15,14 +15,14 @@ import msgspec
 
 from coinstream.normalizer import fastprice
 from coinstream.normalizer.errors import ParseError
-from coinstream.normalizer.fastprice import FastPrice, epoch_ms, event_id, hashed_id
+from coinstream.normalizer.fastprice import epoch_ms, event_id, hashed_id
 from coinstream.normalizer.identity import Registry
 from coinstream.normalizer.parsers.common import (
     AnyEvent,
     Envelope,
     channel_error,
     hot_instrument,
-    price,
+    venue_price,
 )
 from coinstream.normalizer.values import from_epoch, loads, opt_decimal, require, to_decimal
 from coinstream.schemas import CandleEvent
@@ -145,17 +145,13 @@ def _trade(env: Envelope, registry: Registry, d: dict[str, Any], hint: str | Non
     except KeyError as exc:
         raise ParseError(f"trade has no {exc.args[0]!r} field") from None
     inst = registry.instrument(VENUE, native, hint)
-    return FastPrice(
-        kind="trade",
-        source=VENUE,
-        event_id=event_id("trade", VENUE, inst.symbol, trade_id),
+    return venue_price(
+        env,
+        VENUE,
+        inst,
+        "trade",
+        trade_id,
         event_time=from_epoch(t, name="trade T"),
-        received_at=env.received_at,
-        symbol=inst.symbol,
-        base=inst.base,
-        quote=inst.quote,
-        asset_id=inst.asset_id,
-        native_symbol=inst.native,
         price=to_decimal(p, "trade p"),
         size=to_decimal(q, "trade q"),
         side="sell" if d.get("m") else "buy",  # m: the buyer is the maker -> taker sold
@@ -166,17 +162,13 @@ def _trade(env: Envelope, registry: Registry, d: dict[str, Any], hint: str | Non
 def _agg_trade(env: Envelope, registry: Registry, d: dict[str, Any], hint: str | None) -> AnyEvent:
     inst = registry.instrument(VENUE, require(d, "s", "aggTrade"), hint)
     trade_id = f"agg-{require(d, 'a', 'aggTrade')}"
-    return price(
-        kind="trade",
-        source=VENUE,
-        event_id=event_id("trade", VENUE, inst.symbol, trade_id),
+    return venue_price(
+        env,
+        VENUE,
+        inst,
+        "trade",
+        trade_id,
         event_time=from_epoch(require(d, "T", "aggTrade"), name="aggTrade T"),
-        received_at=env.received_at,
-        symbol=inst.symbol,
-        base=inst.base,
-        quote=inst.quote,
-        asset_id=inst.asset_id,
-        native_symbol=inst.native,
         price=to_decimal(require(d, "p", "aggTrade"), "aggTrade p"),
         size=to_decimal(require(d, "q", "aggTrade"), "aggTrade q"),
         side="sell" if d.get("m") else "buy",
@@ -189,17 +181,13 @@ def _book_ticker(
 ) -> AnyEvent:
     inst = registry.instrument(VENUE, require(d, "s", "bookTicker"), hint)
     update_id = require(d, "u", "bookTicker")
-    return price(
-        kind="quote",
-        source=VENUE,
-        event_id=event_id("quote", VENUE, inst.symbol, update_id),
+    return venue_price(
+        env,
+        VENUE,
+        inst,
+        "quote",
+        update_id,
         event_time=env.received_at,  # bookTicker carries no event time
-        received_at=env.received_at,
-        symbol=inst.symbol,
-        base=inst.base,
-        quote=inst.quote,
-        asset_id=inst.asset_id,
-        native_symbol=inst.native,
         bid=to_decimal(require(d, "b", "bookTicker"), "bookTicker b"),
         bid_size=to_decimal(require(d, "B", "bookTicker"), "bookTicker B"),
         ask=to_decimal(require(d, "a", "bookTicker"), "bookTicker a"),
@@ -210,17 +198,13 @@ def _book_ticker(
 def _ticker(env: Envelope, registry: Registry, d: dict[str, Any], hint: str | None) -> AnyEvent:
     inst = registry.instrument(VENUE, require(d, "s", "24hrTicker"), hint)
     event_time = from_epoch(require(d, "E", "24hrTicker"), name="24hrTicker E")
-    return price(
-        kind="ticker",
-        source=VENUE,
-        event_id=event_id("ticker", VENUE, inst.symbol, require(d, "E", "24hrTicker")),
+    return venue_price(
+        env,
+        VENUE,
+        inst,
+        "ticker",
+        require(d, "E", "24hrTicker"),
         event_time=event_time,
-        received_at=env.received_at,
-        symbol=inst.symbol,
-        base=inst.base,
-        quote=inst.quote,
-        asset_id=inst.asset_id,
-        native_symbol=inst.native,
         price=to_decimal(require(d, "c", "24hrTicker"), "24hrTicker c"),
         size=opt_decimal(d.get("Q"), "24hrTicker Q"),
         bid=opt_decimal(d.get("b"), "24hrTicker b"),

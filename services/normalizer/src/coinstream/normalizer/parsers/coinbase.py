@@ -14,7 +14,7 @@ import msgspec
 
 from coinstream.normalizer import fastprice
 from coinstream.normalizer.errors import ParseError
-from coinstream.normalizer.fastprice import event_id, hashed_id, utc_text
+from coinstream.normalizer.fastprice import hashed_id, utc_text
 from coinstream.normalizer.identity import Registry
 from coinstream.normalizer.parsers.common import (
     AnyEvent,
@@ -22,7 +22,7 @@ from coinstream.normalizer.parsers.common import (
     channel_error,
     hot_instrument,
     plain_id,
-    price,
+    venue_price,
 )
 from coinstream.normalizer.values import (
     as_dict,
@@ -138,17 +138,14 @@ def _tickers(
             t = as_dict(raw_t, "coinbase ticker")
             inst = registry.instrument(VENUE, require(t, "product_id", "coinbase ticker"))
             out.append(
-                price(
-                    kind="ticker",
-                    source=VENUE,
-                    event_id=event_id("ticker", VENUE, inst.symbol, msg["timestamp"], seq),
+                venue_price(
+                    env,
+                    VENUE,
+                    inst,
+                    "ticker",
+                    msg["timestamp"],
+                    seq,
                     event_time=event_time,
-                    received_at=env.received_at,
-                    symbol=inst.symbol,
-                    base=inst.base,
-                    quote=inst.quote,
-                    asset_id=inst.asset_id,
-                    native_symbol=inst.native,
                     price=opt_decimal(t.get("price"), "price"),
                     bid=opt_decimal(t.get("best_bid"), "best_bid"),
                     bid_size=opt_decimal(t.get("best_bid_quantity"), "best_bid_quantity"),
@@ -172,17 +169,13 @@ def _trades(env: Envelope, registry: Registry, events: list[Any]) -> list[AnyEve
             trade_id = str(require(t, "trade_id", "coinbase trade"))
             side = str(t.get("side", "")).lower()
             out.append(
-                price(
-                    kind="trade",
-                    source=VENUE,
-                    event_id=event_id("trade", VENUE, inst.symbol, trade_id),
+                venue_price(
+                    env,
+                    VENUE,
+                    inst,
+                    "trade",
+                    trade_id,
                     event_time=parse_time(require(t, "time", "coinbase trade"), name="trade time"),
-                    received_at=env.received_at,
-                    symbol=inst.symbol,
-                    base=inst.base,
-                    quote=inst.quote,
-                    asset_id=inst.asset_id,
-                    native_symbol=inst.native,
                     price=to_decimal(require(t, "price", "coinbase trade"), "price"),
                     size=to_decimal(require(t, "size", "coinbase trade"), "size"),
                     side=side if side in ("buy", "sell") else None,

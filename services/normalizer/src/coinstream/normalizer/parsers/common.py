@@ -11,7 +11,7 @@ from typing import Any, Literal
 import msgspec
 
 from coinstream.normalizer.errors import ParseError
-from coinstream.normalizer.fastprice import FastPrice, middle_of, utc_text
+from coinstream.normalizer.fastprice import FastPrice, event_id, middle_of, utc_text
 from coinstream.normalizer.identity import Instrument, Registry
 from coinstream.schemas import Event, SentimentEvent, deterministic_id
 
@@ -121,6 +121,33 @@ AnyEvent = Event | FastPrice
 
 Parser = Callable[[Envelope, Registry, "str | None"], list[AnyEvent]]
 """``parse(envelope, registry, key_symbol_hint) -> events`` (empty for ignored frames)."""
+
+
+def venue_price(
+    env: Envelope,
+    venue: str,
+    inst: Instrument,
+    kind: str,
+    *id_parts: object,
+    event_time: datetime,
+    **fields: Any,
+) -> FastPrice:
+    """A price event for one venue instrument, with the identity fields every venue shares:
+    ``event_id(kind, venue, symbol, *id_parts)``, receipt time, symbol, base, quote, asset id
+    and native symbol. ``fields`` carries the prices, sizes and side."""
+    return FastPrice(
+        kind=kind,
+        source=venue,
+        event_id=event_id(kind, venue, inst.symbol, *id_parts),
+        event_time=event_time,
+        received_at=env.received_at,
+        symbol=inst.symbol,
+        base=inst.base,
+        quote=inst.quote,
+        asset_id=inst.asset_id,
+        native_symbol=inst.native,
+        **fields,
+    )
 
 
 def price(**fields: Any) -> FastPrice:

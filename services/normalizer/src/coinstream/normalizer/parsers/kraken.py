@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from coinstream.normalizer import fastprice
-from coinstream.normalizer.fastprice import event_id, hashed_id, utc_text
+from coinstream.normalizer.fastprice import hashed_id, utc_text
 from coinstream.normalizer.identity import Registry
 from coinstream.normalizer.parsers.common import (
     AnyEvent,
@@ -20,7 +20,7 @@ from coinstream.normalizer.parsers.common import (
     channel_error,
     hot_instrument,
     plain_id,
-    price,
+    venue_price,
 )
 from coinstream.normalizer.values import (
     as_dict,
@@ -121,17 +121,13 @@ def _ticker(env: Envelope, registry: Registry, d: dict[str, Any]) -> AnyEvent:
     inst = registry.instrument(VENUE, require(d, "symbol", "kraken ticker"))
     stamp = d.get("timestamp")
     event_time = parse_time(stamp, name="ticker timestamp") if stamp else env.received_at
-    return price(
-        kind="ticker",
-        source=VENUE,
-        event_id=event_id("ticker", VENUE, inst.symbol, stamp or env.received_at.isoformat()),
+    return venue_price(
+        env,
+        VENUE,
+        inst,
+        "ticker",
+        stamp or env.received_at.isoformat(),
         event_time=event_time,
-        received_at=env.received_at,
-        symbol=inst.symbol,
-        base=inst.base,
-        quote=inst.quote,
-        asset_id=inst.asset_id,
-        native_symbol=inst.native,
         price=opt_decimal(d.get("last"), "last"),  # only present after a trade in 24 h
         bid=opt_decimal(d.get("bid"), "bid"),
         bid_size=opt_decimal(d.get("bid_qty"), "bid_qty"),
@@ -146,17 +142,13 @@ def _trade(env: Envelope, registry: Registry, d: dict[str, Any]) -> AnyEvent:
     inst = registry.instrument(VENUE, require(d, "symbol", "kraken trade"))
     trade_id = str(require(d, "trade_id", "kraken trade"))
     side = d.get("side")
-    return price(
-        kind="trade",
-        source=VENUE,
-        event_id=event_id("trade", VENUE, inst.symbol, trade_id),
+    return venue_price(
+        env,
+        VENUE,
+        inst,
+        "trade",
+        trade_id,
         event_time=parse_time(require(d, "timestamp", "kraken trade"), name="trade timestamp"),
-        received_at=env.received_at,
-        symbol=inst.symbol,
-        base=inst.base,
-        quote=inst.quote,
-        asset_id=inst.asset_id,
-        native_symbol=inst.native,
         price=to_decimal(require(d, "price", "kraken trade"), "price"),
         size=to_decimal(require(d, "qty", "kraken trade"), "qty"),
         side=side if side in ("buy", "sell") else None,
