@@ -10,7 +10,7 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Self
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -46,11 +46,43 @@ def connection_kwargs(settings: KafkaSettings) -> dict[str, Any]:
 
 
 class _Lifecycle:
+    """One lifecycle for every wrapper: new -> open -> closed, never reopened.
+
+    Subclasses implement ``_open()`` and ``_close()``; ``start()`` and ``aclose()`` are
+    idempotent, and ``async with`` starts and closes.
+    """
+
     _state: str = "new"
 
     def _check_open(self) -> None:
         if self._state == "closed":
             raise ResourceClosedError(f"{type(self).__name__} is closed; create a new one")
+
+    async def _open(self) -> None:
+        raise NotImplementedError
+
+    async def _close(self) -> None:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        self._check_open()
+        if self._state == "new":
+            await self._open()
+            self._state = "open"
+
+    async def aclose(self) -> None:
+        """Close; safe to call more than once."""
+        if self._state == "open":
+            self._state = "closed"
+            await self._close()
+        self._state = "closed"
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
 
 class KafkaProducer(_Lifecycle):
@@ -74,28 +106,15 @@ class KafkaProducer(_Lifecycle):
         """The underlying aiokafka producer, for batch APIs (``create_batch``/``send_batch``)."""
         return self._producer
 
-    async def start(self) -> None:
-        self._check_open()
-        if self._state == "new":
-            await self._producer.start()
-            self._state = "open"
+    async def _open(self) -> None:
+        await self._producer.start()
 
-    async def __aenter__(self) -> KafkaProducer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Flush buffered records and close. Safe to call more than once."""
-        if self._state == "open":
-            self._state = "closed"
-            try:
-                await self._producer.flush()
-            finally:
-                await self._producer.stop()
-        self._state = "closed"
+    async def _close(self) -> None:
+        """Flush buffered records, then stop."""
+        try:
+            await self._producer.flush()
+        finally:
+            await self._producer.stop()
 
     async def send(
         self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None
@@ -153,29 +172,16 @@ class KafkaConsumer(_Lifecycle):
     def raw(self) -> AIOKafkaConsumer:
         return self._consumer
 
-    async def start(self) -> None:
-        self._check_open()
-        if self._state == "new":
-            await self._consumer.start()
-            self._state = "open"
-            if self._listener is not None:
-                self._consumer.subscribe(self._topics, listener=self._listener)
-            else:
-                self._consumer.subscribe(self._topics)
+    async def _open(self) -> None:
+        await self._consumer.start()
+        if self._listener is not None:
+            self._consumer.subscribe(self._topics, listener=self._listener)
+        else:
+            self._consumer.subscribe(self._topics)
 
-    async def __aenter__(self) -> KafkaConsumer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Leave the group and close. Commits nothing by itself. Safe to call twice."""
-        if self._state == "open":
-            self._state = "closed"
-            await self._consumer.stop()
-        self._state = "closed"
+    async def _close(self) -> None:
+        """Leave the group and stop. Commits nothing by itself."""
+        await self._consumer.stop()
 
     async def getmany(
         self, timeout_ms: int = 500, max_records: int | None = None
