@@ -7,7 +7,8 @@ Subscribers install this package to read Coinstream topics::
     event = decode_event(record.value)
 """
 
-from coinstream.schemas.codec import decode_envelope, decode_event
+from coinstream.schemas import limits
+from coinstream.schemas.codec import decode_envelope, decode_event, describe_error
 from coinstream.schemas.dead_letters import DeadLetter
 from coinstream.schemas.envelope import RawEnvelope, RequestMeta
 from coinstream.schemas.events import (
@@ -26,7 +27,19 @@ from coinstream.schemas.events import (
 from coinstream.schemas.ids import deterministic_id
 from coinstream.schemas.jsonschema import export_jsonschema, json_schemas
 from coinstream.schemas.topics import RAW_SOURCES, REST_SOURCES, WS_SOURCES, Topics, TopicSpec
-from coinstream.schemas.types import ExactDecimal, UtcDatetime
+from coinstream.schemas.types import (
+    AssetCode,
+    CanonicalSymbol,
+    DisplayText,
+    ExactDecimal,
+    FreeText,
+    Identifier,
+    NonNegativeDecimal,
+    PositiveDecimal,
+    SourceName,
+    TradeId,
+    UtcDatetime,
+)
 
 __all__ = [
     "RAW_SOURCES",
@@ -35,24 +48,35 @@ __all__ = [
     "WS_SOURCES",
     "AlertEvent",
     "AnyEvent",
+    "AssetCode",
     "AssetMetadataEvent",
     "CandleEvent",
+    "CanonicalSymbol",
     "DeadLetter",
+    "DisplayText",
     "Event",
     "ExactDecimal",
     "FeedEvent",
     "FeedStatusEvent",
+    "FreeText",
+    "Identifier",
+    "NonNegativeDecimal",
+    "PositiveDecimal",
     "PriceEvent",
     "RawEnvelope",
     "RequestMeta",
     "SentimentEvent",
     "ServiceHealthEvent",
+    "SourceName",
     "TopicSpec",
     "Topics",
+    "TradeId",
     "UtcDatetime",
     "decode_envelope",
     "decode_event",
+    "describe_error",
     "deterministic_id",
     "export_jsonschema",
     "json_schemas",
+    "limits",
 ]

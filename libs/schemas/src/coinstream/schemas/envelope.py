@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from typing import Any, Literal
 
-from coinstream.schemas.types import UtcDatetime
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+
+from coinstream.schemas import limits
+from coinstream.schemas.types import DisplayText, Identifier, SourceName, UtcDatetime
 
 ENVELOPE_VERSION = 1
 
@@ -31,15 +34,23 @@ class RawEnvelope(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    schema_version: int = ENVELOPE_VERSION
-    envelope_id: str = Field(description="Unique id of this envelope (random)")
-    source: str = Field(description="Source name, e.g. binance or coingecko")
-    channel: str = Field(description="REST endpoint or WebSocket channel/stream name")
+    schema_version: Literal[1] = 1
+    envelope_id: Identifier = Field(description="Unique id of this envelope (random)")
+    source: SourceName = Field(description="Source name, e.g. binance or coingecko")
+    channel: DisplayText = Field(description="REST endpoint or WebSocket channel/stream name")
     received_at: UtcDatetime = Field(description="Receipt time, UTC, microseconds")
     payload: str = Field(description="Verbatim payload text")
-    connection_id: str | None = Field(None, description="WebSocket connection that received it")
+    connection_id: DisplayText | None = Field(
+        None, description="WebSocket connection that received it"
+    )
     request: RequestMeta | None = Field(None, description="REST request metadata")
     replayed: bool = Field(False, description="True when produced by a replay of a recording")
+
+    @model_validator(mode="after")
+    def _received_in_range(self) -> Any:
+        if self.received_at < limits.EARLIEST_EVENT_TIME:
+            raise ValueError(f"received_at {self.received_at.isoformat()} is before 2009-01-03")
+        return self
 
     def to_json(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()

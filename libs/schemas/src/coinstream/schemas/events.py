@@ -3,15 +3,34 @@
 Every event has a deterministic ``event_id``, a ``schema_version``, ``event_time`` (when it
 happened at the source) and ``received_at`` (when Coinstream received it), both UTC. Prices and
 sizes are exact decimals serialized as strings. Changes within version 1 are additive only.
+
+Every model enforces the boundary contract of ``coinstream.schemas.limits``: bounded finite
+decimals, positive prices, non-negative sizes, canonical symbols, printable identifiers, and
+``event_time`` between 2009-01-03 and ``received_at`` plus a clock skew (``limits.configure``,
+5 minutes by default; a validation context ``{"max_future_skew": timedelta}`` overrides it).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import timedelta
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, model_validator
 
-from coinstream.schemas.types import ExactDecimal, UtcDatetime
+from coinstream.schemas import limits
+from coinstream.schemas.types import (
+    AssetCode,
+    CanonicalSymbol,
+    DisplayText,
+    ExactDecimal,
+    FreeText,
+    Identifier,
+    NonNegativeDecimal,
+    PositiveDecimal,
+    SourceName,
+    TradeId,
+    UtcDatetime,
+)
 
 SCHEMA_VERSION = 1
 
@@ -23,12 +42,25 @@ class Event(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore", ser_json_inf_nan="strings")
 
-    schema_version: int = SCHEMA_VERSION
-    event_id: str = Field(description="Deterministic id: the same native event, the same id")
-    event_time: UtcDatetime = Field(description="When it happened at the source (UTC)")
+    schema_version: Literal[1] = 1
+    event_id: Identifier = Field(description="Deterministic id: the same native event, the same id")
+    event_time: UtcDatetime = Field(
+        description="When it happened at the source (UTC); not before 2009-01-03 and at most "
+        "the allowed clock skew (default 5 minutes) after received_at"
+    )
     received_at: UtcDatetime = Field(description="When Coinstream received it (UTC)")
-    source: str = Field(description="Venue or provider the data came from, e.g. binance")
+    source: SourceName = Field(description="Venue or provider the data came from, e.g. binance")
     revision: int = Field(0, ge=0, description="Increases when an event is amended (same id)")
+
+    @model_validator(mode="after")
+    def _times_in_range(self, info: ValidationInfo) -> Any:
+        skew = None
+        if isinstance(info.context, dict):
+            given = info.context.get("max_future_skew")
+            if isinstance(given, timedelta):
+                skew = given
+        limits.check_event_time(self.event_time, self.received_at, skew)
+        return self
 
     def to_json(self) -> bytes:
         """The canonical wire form: UTF-8 JSON, decimals as strings."""
@@ -43,24 +75,40 @@ class PriceEvent(Event):
 
     type: Literal["price"] = "price"
     kind: Literal["trade", "quote", "ticker", "aggregate", "consolidated"]
-    symbol: str = Field(description="Canonical instrument, BASE-QUOTE, e.g. BTC-USDT")
-    base: str = Field(description="Canonical base asset code, e.g. BTC")
-    quote: str = Field(description="Canonical quote asset code, e.g. USDT or USD")
-    asset_id: str | None = Field(None, description="Canonical asset id of the base, e.g. bitcoin")
-    native_symbol: str | None = Field(None, description="The source's own symbol, e.g. BTCUSDT")
-    price: ExactDecimal | None = None
-    size: ExactDecimal | None = None
+    symbol: CanonicalSymbol = Field(description="Canonical instrument, BASE-QUOTE, e.g. BTC-USDT")
+    base: AssetCode = Field(description="Canonical base asset code, e.g. BTC")
+    quote: AssetCode = Field(description="Canonical quote asset code, e.g. USDT or USD")
+    asset_id: Identifier | None = Field(
+        None, description="Canonical asset id of the base, e.g. bitcoin"
+    )
+    native_symbol: DisplayText | None = Field(
+        None, description="The source's own symbol, e.g. BTCUSDT (any script)"
+    )
+    price: PositiveDecimal | None = None
+    size: NonNegativeDecimal | None = None
     side: Literal["buy", "sell"] | None = Field(None, description="Taker side of a trade")
-    trade_id: str | None = None
-    bid: ExactDecimal | None = None
-    bid_size: ExactDecimal | None = None
-    ask: ExactDecimal | None = None
-    ask_size: ExactDecimal | None = None
-    volume_24h: ExactDecimal | None = None
-    quote_volume_24h: ExactDecimal | None = None
-    market_cap: ExactDecimal | None = None
-    change_24h_pct: ExactDecimal | None = None
-    contributors: tuple[str, ...] = Field((), description="Venues in a consolidated price")
+    trade_id: TradeId | None = None
+    bid: PositiveDecimal | None = None
+    bid_size: NonNegativeDecimal | None = None
+    ask: PositiveDecimal | None = None
+    ask_size: NonNegativeDecimal | None = None
+    volume_24h: NonNegativeDecimal | None = None
+    quote_volume_24h: NonNegativeDecimal | None = None
+    market_cap: NonNegativeDecimal | None = None
+    change_24h_pct: ExactDecimal | None = Field(None, description="Percent, -100 or more")
+    contributors: tuple[Identifier, ...] = Field((), description="Venues in a consolidated price")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Any:
+        if self.symbol != f"{self.base}-{self.quote}":
+            raise ValueError(
+                f"symbol {self.symbol!r} does not match base {self.base!r} and quote {self.quote!r}"
+            )
+        if self.change_24h_pct is not None and self.change_24h_pct < -100:
+            raise ValueError(
+                f"change_24h_pct {self.change_24h_pct} is below -100 (a price cannot fall more)"
+            )
+        return self
 
     @property
     def key(self) -> bytes:
@@ -74,11 +122,11 @@ class SentimentEvent(Event):
     """
 
     type: Literal["sentiment"] = "sentiment"
-    subject: str = Field(description="'market' or a canonical asset id")
-    metric: str = Field(description="e.g. fear_greed, votes_up_pct, twitter_followers")
+    subject: Identifier = Field(description="'market' or a canonical asset id")
+    metric: Identifier = Field(description="e.g. fear_greed, votes_up_pct, twitter_followers")
     value: ExactDecimal
-    classification: str | None = Field(None, description="Band label, e.g. Extreme Fear")
-    unit: str | None = None
+    classification: DisplayText | None = Field(None, description="Band label, e.g. Extreme Fear")
+    unit: DisplayText | None = None
 
     @property
     def key(self) -> bytes:
@@ -93,27 +141,27 @@ class AssetMetadataEvent(Event):
 
     type: Literal["metadata"] = "metadata"
     entity: Literal["asset", "exchange", "dex_pair", "instrument"]
-    entity_id: str = Field(description="Canonical id with kind prefix, e.g. asset:bitcoin")
-    name: str | None = None
-    symbol: str | None = None
-    slug: str | None = None
-    description: str | None = None
+    entity_id: Identifier = Field(description="Canonical id with kind prefix, e.g. asset:bitcoin")
+    name: DisplayText | None = None
+    symbol: DisplayText | None = Field(None, description="The provider's ticker (any script)")
+    slug: DisplayText | None = None
+    description: FreeText | None = None
     categories: tuple[str, ...] = ()
     source_ids: dict[str, str] = Field(default_factory=dict, description="Ids at each source")
     platforms: dict[str, str] = Field(default_factory=dict, description="chain -> contract")
     links: dict[str, tuple[str, ...]] = Field(default_factory=dict)
-    circulating_supply: ExactDecimal | None = None
-    total_supply: ExactDecimal | None = None
-    max_supply: ExactDecimal | None = None
-    country: str | None = None
-    year_established: int | None = None
+    circulating_supply: NonNegativeDecimal | None = None
+    total_supply: NonNegativeDecimal | None = None
+    max_supply: NonNegativeDecimal | None = None
+    country: DisplayText | None = None
+    year_established: int | None = Field(None, ge=1000, le=9999)
     trust_score: ExactDecimal | None = None
-    volume_24h: ExactDecimal | None = None
-    network: str | None = None
-    dex: str | None = None
-    contract_address: str | None = None
-    base_asset_id: str | None = None
-    quote_asset_id: str | None = None
+    volume_24h: NonNegativeDecimal | None = None
+    network: DisplayText | None = None
+    dex: DisplayText | None = None
+    contract_address: Identifier | None = None
+    base_asset_id: Identifier | None = None
+    quote_asset_id: Identifier | None = None
     attributes: dict[str, JsonValue] = Field(default_factory=dict)
 
     @property
@@ -129,20 +177,31 @@ class CandleEvent(Event):
     """
 
     type: Literal["candle"] = "candle"
-    venue: str
-    symbol: str
-    interval: str = "1m"
+    venue: SourceName
+    symbol: CanonicalSymbol
+    interval: Identifier = "1m"
     open_time: UtcDatetime
     close_time: UtcDatetime
-    open: ExactDecimal
-    high: ExactDecimal
-    low: ExactDecimal
-    close: ExactDecimal
-    volume: ExactDecimal
-    quote_volume: ExactDecimal
-    vwap: ExactDecimal
+    open: PositiveDecimal
+    high: PositiveDecimal
+    low: PositiveDecimal
+    close: PositiveDecimal
+    volume: NonNegativeDecimal
+    quote_volume: NonNegativeDecimal
+    vwap: PositiveDecimal
     trade_count: int = Field(ge=0)
     final: bool = Field(False, description="True once the watermark passed close + grace")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Any:
+        if self.close_time <= self.open_time:
+            raise ValueError("close_time must be after open_time")
+        if not (self.low <= min(self.open, self.close) and max(self.open, self.close) <= self.high):
+            raise ValueError(
+                f"OHLC out of order: open {self.open}, high {self.high}, low {self.low}, "
+                f"close {self.close} (low <= open, close <= high)"
+            )
+        return self
 
     @property
     def key(self) -> bytes:
@@ -170,11 +229,11 @@ class FeedStatusEvent(Event):
 
     type: Literal["feed_status"] = "feed_status"
     status: FeedStatus
-    symbol: str | None = None
-    channel: str | None = None
+    symbol: DisplayText | None = None
+    channel: DisplayText | None = None
     window_start: UtcDatetime | None = Field(None, description="Start of the gap/outage")
     window_end: UtcDatetime | None = Field(None, description="End of the gap/outage")
-    cause: str = ""
+    cause: FreeText = ""
     details: dict[str, JsonValue] = Field(default_factory=dict)
 
     @property
@@ -190,8 +249,8 @@ class ServiceHealthEvent(Event):
     """
 
     type: Literal["service_health"] = "service_health"
-    service: str
-    instance: str
+    service: SourceName
+    instance: DisplayText
     status: Literal["ready", "degraded", "unready", "stopping"]
     checks: dict[str, str] = Field(default_factory=dict)
     counters: dict[str, int] = Field(default_factory=dict, description="Totals since start")
@@ -208,13 +267,15 @@ class AlertEvent(Event):
     """
 
     type: Literal["alert"] = "alert"
-    fingerprint: str = Field(description="Stable id of the alert instance (rule + labels)")
-    rule_id: str
-    rule_type: str
+    fingerprint: Identifier = Field(description="Stable id of the alert instance (rule + labels)")
+    rule_id: DisplayText
+    rule_type: DisplayText
     status: Literal["pending", "firing", "resolved", "notified", "silenced"]
     severity: Severity = "warning"
-    subject: str | None = Field(None, description="Symbol, asset or source the alert is about")
-    summary: str
+    subject: DisplayText | None = Field(
+        None, description="Symbol, asset or source the alert is about"
+    )
+    summary: FreeText
     labels: dict[str, str] = Field(default_factory=dict)
     value: ExactDecimal | None = None
     threshold: ExactDecimal | None = None

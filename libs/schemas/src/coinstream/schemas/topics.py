@@ -49,6 +49,15 @@ class Topics:
             raise ValueError(f"invalid source name {source!r}: use lowercase letters, digits, -")
         return f"{self.prefix}.raw.{source}.v1"
 
+    def source_of_raw(self, topic: str) -> str | None:
+        """The source of a raw topic name (``coinstream.raw.binance.v1`` -> ``binance``), or
+        None when ``topic`` is not a raw topic of this prefix."""
+        head = f"{self.prefix}.raw."
+        if not (topic.startswith(head) and topic.endswith(".v1")):
+            return None
+        source = topic[len(head) : -len(".v1")]
+        return source if _SOURCE_NAME.match(source) else None
+
     @property
     def prices(self) -> str:
         return f"{self.prefix}.prices.v1"
