@@ -1,7 +1,12 @@
-"""Capped, jittered exponential backoff that resets after a healthy period."""
+"""Capped, jittered exponential backoff that resets after a healthy period.
+
+The one backoff of every Coinstream retry loop. The exponent is capped where the delay
+reaches ``maximum``, so it can run for days (millions of attempts) without overflowing.
+"""
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -23,15 +28,36 @@ class Backoff:
     attempts: int = 0
     _healthy_since: float | None = field(default=None, repr=False)
 
+    def delay_for(self, attempt: int) -> float:
+        """The (jittered) delay before retry number ``attempt`` (0 = the first retry).
+
+        Pure apart from the jitter: usable by callers that keep their own attempt counts
+        (an outbox item persisted across restarts, say).
+        """
+        delay = self._grown(attempt)
+        if self.jitter:
+            delay = delay * (1 - self.jitter) + random.uniform(0, delay * self.jitter)
+        return delay
+
+    def _grown(self, attempt: int) -> float:
+        if self.initial <= 0 or self.maximum <= 0:
+            return 0.0
+        if self.factor <= 1 or self.maximum <= self.initial:
+            return min(self.maximum, self.initial)
+        # From this exponent on the delay has certainly reached the maximum: never compute
+        # ``factor ** attempt`` beyond it (2.0 ** 1024 overflows a float).
+        cap = math.ceil(math.log(self.maximum / self.initial, self.factor)) + 1
+        if attempt >= cap:
+            return self.maximum
+        return min(self.maximum, self.initial * self.factor ** max(0, attempt))
+
     def next_delay(self) -> float:
         now = time.monotonic()
         if self._healthy_since is not None and now - self._healthy_since >= self.reset_after:
             self.attempts = 0
         self._healthy_since = None
-        delay = min(self.maximum, self.initial * self.factor**self.attempts)
+        delay = self.delay_for(self.attempts)
         self.attempts += 1
-        if self.jitter:
-            delay = delay * (1 - self.jitter) + random.uniform(0, delay * self.jitter)
         return delay
 
     def succeeded(self) -> None:

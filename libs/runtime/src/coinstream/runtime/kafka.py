@@ -1,7 +1,8 @@
 """Kafka adapters: producer and consumer with one lifecycle contract, topic creation, DLQ.
 
 Both wrappers are async context managers with an idempotent ``aclose()``; a closed wrapper
-cannot be reopened. The producer flushes on close.
+cannot be reopened. The producer flushes on close. Batch sending with per-record failure
+isolation is in ``batching``, dead letters in ``deadletters``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from aiokafka.structs import RecordMetadata, TopicPartition
 
 from coinstream.runtime.errors import ResourceClosedError
 from coinstream.runtime.settings import KafkaSettings
-from coinstream.schemas import DeadLetter, TopicSpec
+from coinstream.schemas import TopicSpec
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,11 @@ class KafkaProducer(_Lifecycle):
             await self._producer.stop()
 
     async def send(
-        self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: Headers | None = None,
     ) -> asyncio.Future[RecordMetadata]:
         """Queue a record; await the returned future for the broker's acknowledgement."""
         self._check_open()
@@ -127,7 +132,11 @@ class KafkaProducer(_Lifecycle):
         return fut
 
     async def send_and_wait(
-        self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: Headers | None = None,
     ) -> RecordMetadata:
         self._check_open()
         return await self._producer.send_and_wait(
@@ -230,48 +239,3 @@ async def ensure_topics(settings: KafkaSettings, specs: Iterable[TopicSpec]) -> 
         return [t.name for t in new]
     finally:
         await admin.close()
-
-
-class DeadLetterPublisher:
-    """Publishes failed records to ``coinstream.dlq.v1`` with reason and origin headers."""
-
-    def __init__(self, producer: KafkaProducer, service: str) -> None:
-        self._producer = producer
-        self._service = service
-        self.topic = producer.settings.topics.dlq
-
-    async def publish(
-        self,
-        value: bytes,
-        *,
-        reason: str,
-        error: BaseException | str,
-        origin_topic: str,
-        origin_partition: int = -1,
-        origin_offset: int = -1,
-        key: bytes | None = None,
-        headers: Headers = (),
-    ) -> asyncio.Future[RecordMetadata]:
-        """Queue a dead letter; await the returned future to know it is stored."""
-        error_class = error if isinstance(error, str) else type(error).__name__
-        letter = DeadLetter(
-            reason=reason,
-            error_class=error_class,
-            origin_topic=origin_topic,
-            origin_partition=origin_partition,
-            origin_offset=origin_offset,
-            service=self._service,
-        )
-        log.warning(
-            "dead letter",
-            extra={
-                "reason": reason,
-                "error_class": error_class,
-                "origin_topic": origin_topic,
-                "origin_partition": origin_partition,
-                "origin_offset": origin_offset,
-            },
-        )
-        return await self._producer.send(
-            self.topic, value, key=key, headers=[*headers, *letter.to_headers()]
-        )

@@ -25,6 +25,12 @@ class KafkaSettings(BaseSettings):
     enable_idempotence: bool = True
     linger_ms: int = Field(5, ge=0)
     max_batch_size: int = Field(1_048_576, gt=0)
+    max_record_bytes: int = Field(
+        1_000_000,
+        gt=1024,
+        description="Largest record a service produces; bigger ones are dead-lettered in "
+        "bounded form. Keep it below the broker's message.max.bytes (1048588 by default).",
+    )
     compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
     request_timeout_ms: int = Field(30_000, gt=0)
     session_timeout_ms: int = Field(10_000, gt=0, description="Apache Kafka needs >= 6000")
