@@ -87,7 +87,7 @@ def make_records(n: int, seed: int = 7) -> list[tuple[bytes, bytes]]:
 async def produce_all(
     settings: KafkaSettings, topic: str, records: list[tuple[bytes, bytes]]
 ) -> None:
-    from coinstream.normalizer.sender import BatchSender
+    from coinstream.runtime import BatchSender
 
     async with KafkaProducer(settings) as producer:
         sender = BatchSender(producer)

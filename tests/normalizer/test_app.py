@@ -104,6 +104,41 @@ async def test_offsets_committed_after_output_so_restart_does_not_reprocess_ever
     assert len(again) == 5
 
 
+async def test_restart_rebuilds_open_candles_without_publishing_anything_twice(
+    kafka_settings: KafkaSettings, topics: Topics
+) -> None:
+    """Candles, consolidation and dedup on: a clean restart re-reads the open minute to rebuild
+    it, publishes none of those records' events again, and the candle still has every trade."""
+    key = b"binance:ETH-USDT"
+    first_half = [binance_trade("ETHUSDT", i, "3000", "1", T0 + i * 1000) for i in range(20)]
+    second_half = [binance_trade("ETHUSDT", 20 + i, "3010", "1", T0 + 40_000 + i * 1000)
+                   for i in range(25)]  # fmt: skip
+    settings = settings_for(kafka_settings, sources=("binance",))
+
+    async def send(frames: list[str]) -> None:
+        async with KafkaProducer(kafka_settings) as producer:
+            for frame in frames:
+                await producer.send(
+                    topics.raw("binance"), raw("binance", "ethusdt@trade", frame), key=key
+                )
+
+    await send(first_half)
+    async with running(settings):
+        await read_topic(kafka_settings, topics.prices, min_records=20, timeout=20)
+        await asyncio.sleep(0.5)
+    await send(second_half)  # closes the minute at T0 + 60 s
+    async with running(settings):
+        candles = await read_topic(kafka_settings, topics.candles, min_records=1, timeout=20)
+        await asyncio.sleep(1.0)
+    prices = await read_topic(kafka_settings, topics.prices, min_records=46, timeout=3)
+    ids = [json.loads(r.value)["event_id"] for r in prices]
+    trades = [i for r, i in zip(prices, ids, strict=True) if b'"kind":"trade"' in r.value]
+    assert len(trades) == 45 and len(set(trades)) == 45, "each trade published exactly once"
+    assert len(ids) == len(set(ids)), "no event published twice"
+    [candle] = [decode_event(r.value) for r in candles]
+    assert candle.trade_count == 45 - 5  # type: ignore[attr-defined]  # minute 0: trades 0-39
+
+
 @pytest.mark.parametrize("engine", ["aiokafka", "faust"])
 async def test_module_entry_serves_health_and_stops_on_sigterm(
     kafka_settings: KafkaSettings, topics: Topics, engine: str

@@ -107,3 +107,25 @@ def test_late_trade_opening_a_missed_minute_within_grace_is_emitted_at_once() ->
     feed(book, [(10, "100", "1"), (125, "101", "1")])  # minute 0 closed, minute 1 had no trades
     [c] = feed(book, [(70, "99", "1")])  # minute 1 closed by the watermark, still inside grace
     assert (c.open_time, c.revision, c.trade_count, c.final) == (at(60), 0, 1, False)
+
+
+def test_a_trade_dated_in_the_future_cannot_move_the_watermark() -> None:
+    """One record from 2100 (received now) does not make later real trades "too late"."""
+    book = CandleBook(60, 10, lead_s=2)
+    feed(book, [(1, "100", "1")])
+    book.add("binance", "BTC-USDT", datetime(2100, 1, 1, tzinfo=UTC), Decimal(1), Decimal(1),
+             at(2), TP, 1)  # fmt: skip
+    out = feed(book, [(30, "101", "1"), (59, "102", "1"), (61, "103", "1")])
+    assert book.too_late == 0
+    [c] = out
+    assert (c.open_time, c.trade_count, c.close) == (M0, 3, Decimal(102))
+
+
+def test_watermark_still_follows_event_time_when_receipt_is_later() -> None:
+    """Replays and backfills (received long after the trade) close candles by event time."""
+    book = CandleBook(60, 10, lead_s=2)
+    late = at(3600)
+    out: list[CandleEvent] = []
+    for i, t in enumerate([1, 30, 61]):
+        out += book.add("binance", "BTC-USDT", at(t), Decimal(100), Decimal(1), late, TP, i)
+    assert [c.open_time for c in out] == [M0]

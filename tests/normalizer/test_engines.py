@@ -100,6 +100,7 @@ async def test_engine_end_to_end_with_restart_mid_minute(
             kafka_settings, topics.candles, timeout=30, until=has_final
         )
     candles = [c for c in decoded(candle_records) if isinstance(c, CandleEvent)]
+    print("DBG candles", [(c.revision, c.final, c.trade_count, c.open, c.close) for c in candles])
     assert {r.key for r in candle_records} == {b"binance:BTC-USDT"}
     by_revision: dict[int, CandleEvent] = {}
     for c in candles:  # re-emitted duplicates must be identical

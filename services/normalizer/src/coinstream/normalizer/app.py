@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import Protocol
 
 from coinstream.normalizer.core import Normalizer
@@ -16,6 +17,7 @@ from coinstream.runtime import (
     KafkaProducer,
     ensure_topics,
 )
+from coinstream.schemas import limits
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ def sources_of(settings: NormalizerSettings, core: Normalizer) -> tuple[str, ...
 async def main(settings: NormalizerSettings, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set, then stop intake, flush, commit and close."""
     topics = settings.kafka.topics
+    limits.configure(max_future_skew=timedelta(seconds=settings.max_future_skew_s))
     core = build_core(settings)
     sources = sources_of(settings, core)
     missing = [s for s in sources if s not in core.parsers]
@@ -65,6 +68,7 @@ async def main(settings: NormalizerSettings, stop: asyncio.Event) -> None:
                 settings.group_id,
                 settings.batch_max_records,
                 settings.poll_timeout_ms,
+                settings.state_group_suffix,
             )
         health.add_check("engine", engine.ready)
         async with HealthReporter(

@@ -1,6 +1,9 @@
 """Event-time OHLCV candles per venue and symbol, with a watermark and a grace period.
 
-Pure state machine. Per venue+symbol the watermark is the latest trade time seen. A candle
+Pure state machine. Per venue+symbol the watermark is the latest trade time seen, but a trade
+moves it at most ``lead`` seconds past the trade's own receipt time: one record dated in the
+future (a bad clock, a poisoned feed) cannot push the watermark ahead and make every later
+real trade "too late" (the receipt time is recorded in the envelope, so replays agree). A candle
 ``[open, open + interval)`` is emitted (revision 0) when the watermark reaches its close; a
 trade for it that arrives later but within ``grace`` amends it (next revision, same id); when
 the watermark passes ``close + grace`` the candle is emitted once more with ``final=True`` and
@@ -12,12 +15,17 @@ re-reading the same records after a restart re-emits identical (id, revision, co
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from coinstream.normalizer.values import EPOCH
+from pydantic import ValidationError
+
+from coinstream.normalizer.values import EPOCH, fit_decimal
 from coinstream.schemas import CandleEvent, deterministic_id
+
+log = logging.getLogger(__name__)
 
 TP = tuple[str, int]
 CANDLE_SOURCE = "coinstream"
@@ -51,9 +59,11 @@ class _Series:
 class CandleBook:
     """All open candles. ``add()`` returns the candle events a trade causes."""
 
-    def __init__(self, interval_s: int = 60, grace_s: float = 10.0) -> None:
+    def __init__(self, interval_s: int = 60, grace_s: float = 10.0, lead_s: float = 2.0) -> None:
         self.interval = timedelta(seconds=interval_s)
         self.grace = timedelta(seconds=grace_s)
+        self.lead = timedelta(seconds=lead_s)
+        self.invalid = 0
         self.label = "1m" if interval_s == 60 else f"{interval_s}s"
         self._minute = interval_s == 60
         self._series: dict[tuple[str, str], _Series] = {}
@@ -82,9 +92,11 @@ class CandleBook:
         """Account one trade; return the candles to emit (closes, amendments, finals).
 
         ``notional`` is ``price * size`` when the caller has it already."""
+        horizon = received_at + self.lead
+        mark = time if time <= horizon else horizon  # how far this trade may move the watermark
         series = self._series.get((venue, symbol))
         if series is None:
-            series = self._series[(venue, symbol)] = _Series(watermark=time, due=time)
+            series = self._series[(venue, symbol)] = _Series(watermark=mark, due=mark)
         candle = series.current
         if candle is not None and candle.open_time <= time < candle.close_time:
             # fast path: the latest minute of this series
@@ -122,13 +134,13 @@ class CandleBook:
         candle.count += 1
         if tp not in candle.origins:
             candle.origins[tp] = offset
-        series.watermark = max(series.watermark, time)
+        series.watermark = max(series.watermark, mark)
         if candle.revision < 0 and series.watermark < series.due:
             return []  # the usual case: nothing to emit
         out: list[CandleEvent] = []
         if candle.revision >= 0:  # already emitted: a late trade inside the grace period
             self.amended += 1
-            out.append(self._emit(venue, symbol, candle, received_at, final=False))
+            self._emit(venue, symbol, candle, received_at, False, out)
         if series.watermark >= series.due:
             self._advance(venue, symbol, series, received_at, out)
         return out
@@ -150,20 +162,41 @@ class CandleBook:
                 due = end if due is None else min(due, end)
                 break
             if end + self.grace <= series.watermark:
-                out.append(self._emit(venue, symbol, c, received_at, final=True))
+                self._emit(venue, symbol, c, received_at, True, out)
                 del series.candles[start]
                 if series.current is c:
                     series.current = None
                 continue
             if c.revision < 0:
-                out.append(self._emit(venue, symbol, c, received_at, final=False))
+                self._emit(venue, symbol, c, received_at, False, out)
             due = end + self.grace if due is None else min(due, end + self.grace)
         series.due = due if due is not None else series.watermark + self.interval
 
     def _emit(
+        self,
+        venue: str,
+        symbol: str,
+        c: _Candle,
+        received_at: datetime,
+        final: bool,
+        out: list[CandleEvent],
+    ) -> None:
+        """Append the candle's next revision to ``out``. A candle the contract cannot carry
+        (sums beyond its digit limits, only possible with absurd in-range trades) is counted
+        and skipped, never raised: the trade that closed it is fine."""
+        c.revision += 1
+        try:
+            out.append(self._event(venue, symbol, c, received_at, final))
+        except ValidationError as exc:
+            self.invalid += 1
+            log.warning(
+                "candle outside the contract skipped",
+                extra={"venue": venue, "symbol": symbol, "error": str(exc)[:300]},
+            )
+
+    def _event(
         self, venue: str, symbol: str, c: _Candle, received_at: datetime, final: bool
     ) -> CandleEvent:
-        c.revision += 1
         return CandleEvent(
             event_id=deterministic_id("candle", venue, symbol, self.label, c.open_time.isoformat()),
             event_time=c.open_time,
@@ -181,7 +214,7 @@ class CandleBook:
             close=c.close,
             volume=c.volume,
             quote_volume=c.quote_volume,
-            vwap=c.quote_volume / c.volume if c.volume else c.close,
+            vwap=fit_decimal(c.quote_volume / c.volume) if c.volume else c.close,
             trade_count=c.count,
             final=final,
         )

@@ -11,10 +11,15 @@ emitted as a ``PriceEvent`` of kind ``consolidated`` (``source=coinstream``):
   VWAPs is an outlier;
 - the consolidated price is the volume-weighted mean of the remaining instruments, and
   ``contributors`` lists them.
+
+Like the candle watermark, a trade advances its asset's interval clock at most ``lead``
+seconds past its own receipt time, so one record dated in the future cannot close intervals
+early.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -22,9 +27,10 @@ from statistics import median
 
 from coinstream.normalizer.fastprice import FastPrice
 from coinstream.normalizer.parsers.common import price as price_event
-from coinstream.normalizer.values import EPOCH
+from coinstream.normalizer.values import EPOCH, fit_decimal
 from coinstream.schemas import deterministic_id
 
+log = logging.getLogger(__name__)
 TP = tuple[str, int]
 SOURCE = "coinstream"
 
@@ -66,10 +72,12 @@ class Consolidator:
         stale_after_s: float = 30.0,
         outlier_pct: Decimal = Decimal(5),
         quote_aliases: dict[str, str] | None = None,
+        lead_s: float = 2.0,
     ) -> None:
         if window_s < interval_s or (window_s / interval_s) % 1:
             raise ValueError("consolidated window_s must be a whole multiple of interval_s")
         self.interval = timedelta(seconds=interval_s)
+        self.lead = timedelta(seconds=lead_s)
         self.window = timedelta(seconds=window_s)
         self.stale_after = timedelta(seconds=stale_after_s)
         self.outlier = Decimal(outlier_pct) / 100
@@ -82,6 +90,7 @@ class Consolidator:
         ] = {}
         self.excluded_stale = 0
         self.excluded_outliers = 0
+        self.invalid = 0
 
     def _ceil(self, t: datetime) -> datetime:
         step = self.interval // timedelta(microseconds=1)
@@ -116,14 +125,16 @@ class Consolidator:
             self._routes[(venue, symbol)] = route
         group, inst, _ = route
         out: list[FastPrice] = []
+        horizon = received_at + self.lead
+        clock = time if time <= horizon else horizon  # how far this trade moves the clock
         if group.next_boundary == EPOCH:
-            group.next_boundary = self._ceil(time)
+            group.next_boundary = self._ceil(clock)
             group.current_start = group.next_boundary - self.interval
-        elif time >= group.next_boundary:
+        elif clock >= group.next_boundary:
             event = self._compute(group, group.next_boundary, received_at)
             if event is not None:
                 out.append(event)
-            group.next_boundary = self._ceil(time)
+            group.next_boundary = self._ceil(clock)
             group.current_start = group.next_boundary - self.interval
             self._prune(group, group.current_start - self.window)
         if inst is None:
@@ -176,7 +187,7 @@ class Consolidator:
         notional = sum((v[1] for v in kept.values()), Decimal(0))
         volume = sum((v[2] for v in kept.values()), Decimal(0))
         symbol = f"{group.base}-{group.quote}"
-        return price_event(
+        event = price_event(
             kind="consolidated",
             source=SOURCE,
             event_id=deterministic_id("consolidated", symbol, group.asset_id, boundary.isoformat()),
@@ -187,10 +198,19 @@ class Consolidator:
             quote=group.quote,
             asset_id=group.asset_id,
             native_symbol=None,
-            price=notional / volume,
+            price=fit_decimal(notional / volume),
             size=volume,
             contributors=tuple(sorted(kept)),
         )
+        try:
+            event.check()
+        except ValueError as exc:  # sums beyond the contract: skip this interval, never raise
+            self.invalid += 1
+            log.warning(
+                "consolidated price outside the contract skipped", extra={"error": str(exc)}
+            )
+            return None
+        return event
 
     def floor(self, tp: TP) -> int | None:
         """Oldest offset of ``tp`` still inside a consolidation window (None if none)."""

@@ -1,10 +1,13 @@
 """The normalizer core shared by both engines: raw record in, canonical records out.
 
 ``Normalizer.process()`` is synchronous and does no I/O: it decodes the envelope, runs the
-source parser, drops duplicates, feeds trades to the candle book and the consolidator, and
-returns the records to produce, or a dead letter. ``floor(tp)`` tells the engine how far it
-may commit: never past the oldest record that still feeds open state (open candles,
-consolidation windows, the dedup window), so a restart rebuilds that state by re-reading.
+source parser, checks every event against the contract (``coinstream.schemas.limits``), drops
+duplicates, feeds trades to the candle book and the consolidator, and returns the records to
+produce and, for anything it could not turn into valid events, a dead letter with the reason.
+``floor(tp)`` names the oldest record that still feeds open state (open candles and
+consolidation windows): a restart re-reads from there to rebuild that state, and the engine
+suppresses what those re-read records had already produced. The dedup window holds nothing
+back: downstream absorbs duplicates by event id.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ import logging
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
+
+from pydantic import ValidationError
 
 from coinstream.normalizer.candles import CandleBook
 from coinstream.normalizer.consolidated import Consolidator
@@ -24,7 +30,7 @@ from coinstream.normalizer.identity import Registry
 from coinstream.normalizer.parsers import Parser, decode_envelope, load_parsers
 from coinstream.normalizer.parsers.common import AnyEvent
 from coinstream.normalizer.settings import NormalizerSettings
-from coinstream.schemas import Topics
+from coinstream.schemas import Topics, describe_error, limits
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +47,7 @@ class Output(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class DeadLetterOut:
-    value: bytes
+    value: bytes | None
     key: bytes | None
     reason: str
     error_class: str
@@ -66,13 +72,18 @@ class Normalizer:
         self.registry = registry
         self.dedup = DedupWindow(settings.dedup_window)
         c = settings.candles
-        self.candles = CandleBook(c.interval_s, c.grace_s) if c.enabled else None
+        lead = settings.watermark_lead_s
+        self.candles = CandleBook(c.interval_s, c.grace_s, lead) if c.enabled else None
         k = settings.consolidated
         self.consolidator = (
-            Consolidator(k.interval_s, k.window_s, k.stale_after_s, k.outlier_pct, k.quote_aliases)
+            Consolidator(
+                k.interval_s, k.window_s, k.stale_after_s, k.outlier_pct, k.quote_aliases, lead
+            )
             if k.enabled
             else None
         )
+        self.max_future_skew = timedelta(seconds=settings.max_future_skew_s)
+
         self._topic_of = {
             "price": topics.prices,
             "sentiment": topics.sentiment,
@@ -99,23 +110,53 @@ class Normalizer:
             self.consolidator.reset()
 
     def process(
-        self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes
+        self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None
     ) -> tuple[list[Output], DeadLetterOut | None]:
-        """Transform one raw record. Never raises: failures come back as a dead letter."""
+        """Transform one raw record. Never raises: what cannot be turned into valid events
+        comes back as a dead letter (next to the outputs of the events that could)."""
+        out: list[Output] = []
         try:
-            return self._process(topic, partition, offset, key, value), None
+            if value is None:
+                raise ParseError(
+                    "tombstone: the record has no value; raw topics carry raw envelopes only"
+                )
+            problems = self._process(topic, partition, offset, key, value, out)
+            if not problems:
+                return out, None
+            reason, error_class = _contract_reason(problems), "ContractViolation"
         except ParseError as exc:
             reason, error_class = exc.reason, type(exc).__name__
+        except ValidationError as exc:  # a parser built an event the contract refuses
+            reason, error_class = f"invalid event: {describe_error(exc)}", "ContractViolation"
         except Exception as exc:  # a parser bug must not stop the stream
             log.exception("unexpected error normalizing a record")
             reason, error_class = f"internal error: {exc!r}", type(exc).__name__
         self.stats["dead_letters"][error_class] += 1
         self.totals["dead_letters"] += 1
-        return [], DeadLetterOut(value, key, reason, error_class, topic, partition, offset)
+        return out, DeadLetterOut(value, key, reason, error_class, topic, partition, offset)
+
+    def _check_envelope(self, topic: str, source: str, received_at: datetime) -> None:
+        named = self.topics.source_of_raw(topic)
+        if named is not None and named != source:
+            raise ParseError(
+                f"envelope source {source!r} does not match its topic {topic!r}: "
+                f"records on it must come from {named!r}"
+            )
+        if received_at - datetime.now(UTC) > self.max_future_skew:
+            raise ParseError(
+                f"envelope received_at {received_at.isoformat()} is in the future "
+                f"(more than {self.max_future_skew.total_seconds():g} s ahead of this clock)"
+            )
 
     def _process(
-        self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes
-    ) -> list[Output]:
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes,
+        out: list[Output],
+    ) -> list[str]:
         env = decode_envelope(value)
         stats = self.stats
         stats["records"][env.source] += 1
@@ -123,6 +164,7 @@ class Normalizer:
         parser = self.parsers.get(env.source)
         if parser is None:
             raise ParseError(f"no parser for source {env.source!r}")
+        self._check_envelope(topic, env.source, env.received_at)
         hint = self._hints.get(key) if key else None
         if key and hint is None:
             hint = key.decode(errors="replace").partition(":")[2]
@@ -133,11 +175,26 @@ class Normalizer:
             stats["misc"]["ignored"] += 1
             return []
         tp = (topic, partition)
-        out: list[Output] = []
         seen = self.dedup.seen
+        problems: list[str] = []
         for event in events:
+            if type(event) is FastPrice:
+                try:
+                    event.check()
+                except ValueError as exc:
+                    problems.append(str(exc))
+                    continue
+            else:  # models validated themselves; only the time bound is configurable
+                try:
+                    limits.check_event_time(
+                        event.event_time,  # type: ignore[union-attr]
+                        event.received_at,  # type: ignore[union-attr]
+                    )
+                except ValueError as exc:
+                    problems.append(str(exc))
+                    continue
             rev = event.revision
-            if seen(f"{event.event_id}:{rev}" if rev else event.event_id, tp, offset):
+            if seen(f"{event.event_id}:{rev}" if rev else event.event_id):
                 stats["misc"]["duplicates"] += 1
                 self.totals["duplicates"] += 1
                 continue
@@ -148,7 +205,9 @@ class Normalizer:
                     self._feed_trade(event, tp, offset, out)
             else:
                 out.append(self._output(event))
-        return out
+        if problems and len(problems) < len(events):
+            problems.insert(0, f"{len(problems)} of {len(events)} events")
+        return problems
 
     def _output(self, event: AnyEvent) -> Output:
         kind: str = event.type  # type: ignore[union-attr]
@@ -190,7 +249,7 @@ class Normalizer:
 
     def floor(self, tp: TP) -> int | None:
         """Oldest offset of ``tp`` still feeding open state (None: nothing held)."""
-        floors = [self.dedup.floor(tp)]
+        floors: list[int | None] = []
         if self.candles:
             floors.append(self.candles.floor(tp))
         if self.consolidator:
@@ -202,3 +261,12 @@ class Normalizer:
         """The offset to commit for ``tp`` after processing everything before ``next_offset``."""
         floor = self.floor(tp)
         return next_offset if floor is None else min(floor, next_offset)
+
+
+def _contract_reason(problems: list[str]) -> str:
+    """One readable reason for the events of a record the contract refused."""
+    if problems[0].endswith(" events"):
+        head, rest = problems[0], problems[1:]
+        return f"{head} broke the contract and were not published: " + "; ".join(rest[:3])
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"event breaks the contract: {problems[0]}{more}"

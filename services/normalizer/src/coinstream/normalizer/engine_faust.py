@@ -1,11 +1,16 @@
 """The faust-streaming engine (``NORMALIZER_ENGINE=faust``): one agent runs the same core.
 
 The agent reads every raw topic with acks disabled and acks a record only when (1) every
-record produced for it is acknowledged by the broker and (2) it no longer feeds open state
-(``Normalizer.floor``). faust commits the highest contiguous acked offset, so commits never
-pass the oldest record a restart needs to rebuild candles, consolidation windows and the
-dedup window. No faust tables are used: their changelog recovery is unreliable on the local
-broker, and state is rebuilt by re-reading instead.
+record produced for it is acknowledged by the broker (or dead-lettered) and (2) it no longer
+feeds open state (``Normalizer.floor``). faust commits the highest contiguous acked offset, so
+commits never pass the oldest record a restart needs to rebuild open candles and
+consolidation windows. No faust tables are used: their changelog recovery is unreliable on the
+local broker, and state is rebuilt by re-reading instead. Unlike the default engine, this one
+re-publishes the outputs of the re-read records after a restart (faust has no place for a
+second, emitted position); downstream absorbs them by event id.
+
+An output larger than ``KAFKA_MAX_RECORD_BYTES``, or one the broker refuses for itself, is
+dead-lettered with its raw record as origin; transient produce failures are sent again.
 
 Settings applied (measured to help faust's per-message path): ``producer_linger`` 10 ms and
 the ``faust``/``mode`` loggers at ``info`` (at ``warn`` the worker turns the root logger to
@@ -23,7 +28,9 @@ from typing import Any
 from coinstream.normalizer import metrics
 from coinstream.normalizer.core import Normalizer
 from coinstream.normalizer.settings import NormalizerSettings
-from coinstream.schemas import DeadLetter
+from coinstream.runtime import Backoff, OutRecord, RecordTooLargeError, describe, is_transient
+from coinstream.runtime.batching import record_size
+from coinstream.runtime.deadletters import dead_letter_record
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +52,9 @@ class FaustEngine:
         self.started = False
         self.generation = 0
         self._held: dict[TP, deque[Any]] = {}
-        self._pending: list[asyncio.Future[Any]] = []
+        # (future, record, origin message) of every record produced and not yet acknowledged
+        self._pending: list[tuple[asyncio.Future[Any], OutRecord, Any]] = []
+        self._max_record = settings.kafka.max_record_bytes
         self._since_flush = 0
         self._unacked_records = 0
         self.delivered = 0  # records whose outputs the broker acknowledged
@@ -105,28 +114,46 @@ class FaustEngine:
         app.on_partitions_assigned.connect(on_assigned)
         return app
 
+    async def _send(
+        self,
+        record: OutRecord,
+        origin: Any,
+        into: list[tuple[asyncio.Future[Any], OutRecord, Any]] | None = None,
+    ) -> None:
+        headers = list(record[3]) if len(record) == 4 else None  # type: ignore[misc]
+        fut = await self.app.producer.send(record[0], record[1], record[2], None, None, headers)
+        (self._pending if into is None else into).append((fut, record, origin))
+
+    def _letter(self, msg: Any, reason: str, error: BaseException | str) -> OutRecord:
+        return dead_letter_record(
+            self.settings.kafka,
+            "normalizer",
+            msg.value,
+            reason=reason,
+            error=error,
+            origin_topic=msg.topic,
+            origin_partition=msg.partition,
+            origin_offset=msg.offset,
+            key=msg.key,
+        )
+
     async def _handle(self, stream: Any, event: Any) -> None:
         msg = event.message
-        producer = self.app.producer
         outputs, letter = self.core.process(
             msg.topic, msg.partition, msg.offset, msg.key, msg.value
         )
+        refused: BaseException | None = None
         for o in outputs:
-            self._pending.append(await producer.send(o.topic, o.key, o.value, None, None, None))
+            size = record_size(o)
+            if size > self._max_record:
+                refused = RecordTooLargeError(size, self._max_record)
+                continue
+            await self._send(o, msg)
+        if refused is not None:
+            reason = f"an event made from this record could not be produced: {describe(refused)}"
+            await self._send(self._letter(msg, reason, refused), None)
         if letter is not None:
-            headers = DeadLetter(
-                reason=letter.reason,
-                error_class=letter.error_class,
-                origin_topic=letter.origin_topic,
-                origin_partition=letter.origin_partition,
-                origin_offset=letter.origin_offset,
-                service="normalizer",
-            ).to_headers()
-            dlq = self.settings.kafka.topics.dlq
-            self._pending.append(
-                await producer.send(dlq, letter.key, letter.value, None, None, headers)
-            )
-            log.warning("dead letter", extra={"reason": letter.reason, "origin_offset": msg.offset})
+            await self._send(self._letter(msg, letter.reason, letter.error_class), None)
         tp = (msg.topic, msg.partition)
         held = self._held.get(tp)
         if held is None:
@@ -160,8 +187,7 @@ class FaustEngine:
         # only records whose outputs are in ``pending`` may be acked by this flush
         limits = {tp: held[-1][1] for tp, held in self._held.items() if held}
         self._since_flush = 0
-        if pending:
-            await asyncio.gather(*pending)
+        await self._settle(pending)
         if generation != self.generation:
             return
         self.delivered += records
@@ -172,6 +198,30 @@ class FaustEngine:
                 event, _ = held.popleft()
                 await stream.ack(event)
         metrics.record(self.core.stats)
+
+    async def _settle(self, pending: list[tuple[asyncio.Future[Any], OutRecord, Any]]) -> None:
+        """Wait for every ack; send again what failed transiently (with backoff) and
+        dead-letter the raw record of an output the broker refused for itself."""
+        backoff = Backoff(initial=0.2, maximum=10.0)
+        while pending:
+            results = await asyncio.gather(*(f for f, _, _ in pending), return_exceptions=True)
+            retry: list[tuple[OutRecord, Any]] = []
+            for (_, record, origin), result in zip(pending, results, strict=True):
+                if not isinstance(result, BaseException):
+                    continue
+                if is_transient(result) or origin is None:  # a dead letter is always retried
+                    retry.append((record, origin))
+                else:
+                    reason = (
+                        f"an event made from this record could not be produced to "
+                        f"{record[0]}: {describe(result)}"
+                    )
+                    retry.append((self._letter(origin, reason, result), None))
+            pending = []
+            if retry:
+                await asyncio.sleep(backoff.next_delay())
+                for record, origin in retry:
+                    await self._send(record, origin, into=pending)
 
     async def run(self, stop: asyncio.Event) -> None:
         self.app = self._build_app()

@@ -15,7 +15,7 @@ from hashlib import blake2b
 
 import orjson
 
-from coinstream.schemas import SCHEMA_VERSION, PriceEvent
+from coinstream.schemas import SCHEMA_VERSION, PriceEvent, limits
 
 _DECIMALS = (
     "price",
@@ -32,6 +32,12 @@ _DECIMALS = (
     "change_24h_pct",
 )  # fmt: skip  (wire order after native_symbol; side/trade_id are strings)
 
+
+_POSITIVE = ("price", "bid", "ask")
+_NON_NEGATIVE = ("size", "bid_size", "ask_size", "volume_24h", "quote_volume_24h", "market_cap")
+_checked_identity: set[tuple[str | None, ...]] = set()
+_check_decimal = limits.check_decimal
+_MINUS_100 = Decimal(-100)
 
 _VERSION = str(SCHEMA_VERSION)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -211,8 +217,65 @@ class FastPrice:
     def to_event(self) -> PriceEvent:
         return PriceEvent.model_validate_json(self.to_json())
 
+    def check(self) -> None:
+        """Raise ``ValueError`` naming the problem unless this event meets the contract
+        (``coinstream.schemas.limits``): exactly what ``PriceEvent`` validation refuses."""
+        ident = (
+            self.source,
+            self.symbol,
+            self.base,
+            self.quote,
+            self.asset_id,
+            self.native_symbol,
+        )
+        if ident not in _checked_identity:
+            _check_identity(*ident)
+            if len(_checked_identity) < 50_000:
+                _checked_identity.add(ident)
+        eid = self.event_id
+        if len(eid) != 36 or not eid.replace("-", "").isalnum() or not eid.isascii():
+            limits.check_identifier(eid, "event_id")
+        if self.trade_id is not None:
+            limits.check_trade_id(self.trade_id)
+        for name in _POSITIVE:
+            value = getattr(self, name)
+            if value is not None:
+                limits.check_positive(value, name)
+        for name in _NON_NEGATIVE:
+            value = getattr(self, name)
+            if value is not None:
+                limits.check_non_negative(value, name)
+        change = self.change_24h_pct
+        if change is not None:
+            _check_decimal(change, "change_24h_pct")
+            if change < _MINUS_100:
+                raise ValueError(f"change_24h_pct {change} is below -100")
+        for contributor in self.contributors:
+            limits.check_identifier(contributor, "contributor")
+        limits.check_event_time(self.event_time, self.received_at)
+
     def __repr__(self) -> str:
         return f"FastPrice({self.kind} {self.source} {self.symbol} {self.event_id})"
+
+
+def _check_identity(
+    source: str | None,
+    symbol: str | None,
+    base: str | None,
+    quote: str | None,
+    asset_id: str | None,
+    native: str | None,
+) -> None:
+    limits.check_source(source or "")
+    limits.check_symbol(symbol or "")
+    limits.check_code(base or "", "base")
+    limits.check_code(quote or "", "quote")
+    if symbol != f"{base}-{quote}":
+        raise ValueError(f"symbol {symbol!r} does not match base {base!r} and quote {quote!r}")
+    if asset_id is not None:
+        limits.check_identifier(asset_id, "asset_id")
+    if native is not None:
+        limits.check_display(native, "native_symbol")
 
 
 _new = object.__new__

@@ -68,6 +68,23 @@ class NormalizerSettings(ServiceSettings):
     batch_max_records: int = Field(5000, gt=0, description="Records per consume batch")
     poll_timeout_ms: int = Field(200, gt=0)
     dedup_window: int = Field(100_000, ge=0, description="Event ids remembered for dedup")
+    max_future_skew_s: float = Field(
+        300.0,
+        ge=0,
+        description="How far an event_time (or an envelope's received_at) may be ahead of the "
+        "receipt time (or this clock); later ones are dead-lettered",
+    )
+    watermark_lead_s: float = Field(
+        2.0,
+        ge=0,
+        description="How far past its receipt time one trade may move a candle watermark or "
+        "a consolidation clock",
+    )
+    state_group_suffix: str = Field(
+        ".state",
+        description="Suffix of the companion consumer group that records, per partition, the "
+        "oldest record still feeding open candles (state rebuilt from there after a restart)",
+    )
     registry_file: Path | None = Field(None, description="JSON file extending the registry")
     candles: CandleSettings = Field(default_factory=CandleSettings)
     consolidated: ConsolidatedSettings = Field(default_factory=ConsolidatedSettings)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any, Literal
 
 import msgspec
 
 from coinstream.normalizer.errors import ParseError
+from coinstream.schemas import limits
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TimeUnit = Literal["s", "ms", "us", "ns", "auto"]
@@ -28,6 +29,19 @@ _GO_TIME = re.compile(
     r"^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?) ([+-]\d{2})(\d{2})(?: [A-Z]+)?(?: m=.*)?$"
 )
 _UNIT_DIVISOR = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
+_FINEST = Decimal(1).scaleb(-limits.MAX_FRACTION_DIGITS)
+_WIDE = Context(prec=2 * (limits.MAX_INTEGER_DIGITS + limits.MAX_FRACTION_DIGITS))
+
+
+def fit_decimal(value: Decimal) -> Decimal:
+    """A computed decimal (a quotient) rounded to the contract's finest digit when it has
+    more fraction digits than the contract carries; unchanged otherwise."""
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -limits.MAX_FRACTION_DIGITS:
+        return value.quantize(_FINEST, context=_WIDE)
+    return value
 
 
 def loads(text: str | bytes) -> Any:

@@ -22,6 +22,7 @@ from coinstream.normalizer.parsers.common import (
     Envelope,
     channel_error,
     hot_instrument,
+    sequence_id,
     venue_price,
 )
 from coinstream.normalizer.values import from_epoch, loads, opt_decimal, require, to_decimal
@@ -76,7 +77,9 @@ def _fast(env: Envelope, registry: Registry, hint: str | None) -> AnyEvent | Non
     d = frame.data
     if kind == "trade":
         t, p, q, ms = d.t, d.p, d.q, d.T
-        if t is None or p is None or q is None or ms is None or not _MS_MIN <= ms < _MS_MAX:
+        if t is None or t < 0 or p is None or q is None or ms is None:
+            return None
+        if not _MS_MIN <= ms < _MS_MAX:
             return None
         px, size = Decimal(p), Decimal(q)
         if not (px.is_finite() and size.is_finite()):
@@ -141,9 +144,10 @@ def _parse(env: Envelope, registry: Registry, hint: str | None) -> list[AnyEvent
 
 def _trade(env: Envelope, registry: Registry, d: dict[str, Any], hint: str | None) -> AnyEvent:
     try:  # the hot path: direct indexing, one error message for a missing field
-        native, trade_id, t, p, q = d["s"], str(d["t"]), d["T"], d["p"], d["q"]
+        native, trade_id, t, p, q = d["s"], d["t"], d["T"], d["p"], d["q"]
     except KeyError as exc:
         raise ParseError(f"trade has no {exc.args[0]!r} field") from None
+    trade_id = sequence_id(trade_id, "binance trade t")
     inst = registry.instrument(VENUE, native, hint)
     return venue_price(
         env,
@@ -161,7 +165,7 @@ def _trade(env: Envelope, registry: Registry, d: dict[str, Any], hint: str | Non
 
 def _agg_trade(env: Envelope, registry: Registry, d: dict[str, Any], hint: str | None) -> AnyEvent:
     inst = registry.instrument(VENUE, require(d, "s", "aggTrade"), hint)
-    trade_id = f"agg-{require(d, 'a', 'aggTrade')}"
+    trade_id = f"agg-{sequence_id(require(d, 'a', 'aggTrade'), 'binance aggTrade a')}"
     return venue_price(
         env,
         VENUE,

@@ -21,7 +21,7 @@ from coinstream.normalizer.parsers.common import (
     Envelope,
     channel_error,
     hot_instrument,
-    plain_id,
+    sequence_id,
     venue_price,
 )
 from coinstream.normalizer.values import (
@@ -82,7 +82,7 @@ def _fast_trades(env: Envelope, registry: Registry) -> list[AnyEvent] | None:
         for t in ev.trades:
             side = t.side.lower()
             trade_id = t.trade_id
-            if side not in ("buy", "sell") or not plain_id(trade_id):
+            if side not in ("buy", "sell") or not (trade_id.isdigit() and trade_id.isascii()):
                 return None
             px, size = Decimal(t.price), Decimal(t.size)
             if not (px.is_finite() and size.is_finite()):
@@ -166,7 +166,7 @@ def _trades(env: Envelope, registry: Registry, events: list[Any]) -> list[AnyEve
         for raw_t in as_list(as_dict(ev, "coinbase event").get("trades", []), "trades"):
             t = as_dict(raw_t, "coinbase trade")
             inst = registry.instrument(VENUE, require(t, "product_id", "coinbase trade"))
-            trade_id = str(require(t, "trade_id", "coinbase trade"))
+            trade_id = sequence_id(require(t, "trade_id", "coinbase trade"), "coinbase trade_id")
             side = str(t.get("side", "")).lower()
             out.append(
                 venue_price(

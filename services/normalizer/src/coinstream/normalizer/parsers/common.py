@@ -14,6 +14,7 @@ from coinstream.normalizer.errors import ParseError
 from coinstream.normalizer.fastprice import FastPrice, event_id, middle_of, utc_text
 from coinstream.normalizer.identity import Instrument, Registry
 from coinstream.schemas import Event, SentimentEvent, deterministic_id
+from coinstream.schemas.envelope import ENVELOPE_VERSION
 
 
 class Envelope(msgspec.Struct, frozen=True):
@@ -27,6 +28,7 @@ class Envelope(msgspec.Struct, frozen=True):
     channel: str
     received_at: datetime
     payload: str
+    schema_version: int = 1
     envelope_id: str = ""
     connection_id: str | None = None
     request: dict[str, Any] | None = None
@@ -37,6 +39,7 @@ class Envelope(msgspec.Struct, frozen=True):
 class _WireEnvelope(msgspec.Struct, frozen=True):
     """``Envelope`` with ``received_at`` as text: canonical text is used as it is."""
 
+    schema_version: int
     source: str
     channel: str
     received_at: str
@@ -69,11 +72,11 @@ def decode_envelope(value: bytes | str) -> Envelope:
     try:
         wire = _wire_decoder.decode(value)
         text = wire.received_at
-        if _canonical_time(text):
+        if wire.schema_version == ENVELOPE_VERSION and _canonical_time(text):
             received = _fromiso(text)
             return Envelope(
-                wire.source, wire.channel, received, wire.payload, wire.envelope_id,
-                wire.connection_id, wire.request, wire.replayed, text,
+                wire.source, wire.channel, received, wire.payload, ENVELOPE_VERSION,
+                wire.envelope_id, wire.connection_id, wire.request, wire.replayed, text,
             )  # fmt: skip
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, ValueError):
         pass  # not the common form: decode again for the exact error or the general time form
@@ -85,6 +88,11 @@ def _decode_envelope_slow(value: bytes | str) -> Envelope:
         env = _envelope_decoder.decode(value)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise ParseError(f"record value is not a raw envelope: {exc}") from exc
+    if env.schema_version != ENVELOPE_VERSION:
+        raise ParseError(
+            f"raw envelope schema_version {env.schema_version} is not supported (this "
+            f"normalizer reads version {ENVELOPE_VERSION})"
+        )
     received = env.received_at
     if received.tzinfo is None:
         raise ParseError("envelope received_at has no timezone")
@@ -109,9 +117,17 @@ def hot_instrument(
     return memo  # type: ignore[no-any-return]
 
 
-def plain_id(text: str) -> bool:
-    """True if ``text`` needs no JSON escaping in the form the hot-path builders write it."""
-    return text.replace("-", "").isalnum() and text.isascii()
+def sequence_id(value: Any, where: str) -> str:
+    """A venue trade id that is a sequence number (Binance, Coinbase, Kraken): a JSON integer
+    or a string of ASCII digits, zero or more. Anything else is refused with the reason."""
+    if type(value) is int and value >= 0:
+        return str(value)
+    if type(value) is str and value.isdigit() and value.isascii() and len(value) <= 30:
+        return value
+    raise ParseError(
+        f"{where} {value!r} is not a trade id of this venue (a non-negative integer sequence "
+        "number)"
+    )
 
 
 PriceKind = Literal["trade", "quote", "ticker", "aggregate", "consolidated"]

@@ -19,7 +19,7 @@ from coinstream.normalizer.parsers.common import (
     Envelope,
     channel_error,
     hot_instrument,
-    plain_id,
+    sequence_id,
     venue_price,
 )
 from coinstream.normalizer.values import (
@@ -74,7 +74,7 @@ def _fast_trades(env: Envelope, registry: Registry) -> list[AnyEvent] | None:
     out: list[AnyEvent] = []
     for d in msg.data:
         side, trade_id = d.side, str(d.trade_id)
-        if side is None or side not in ("buy", "sell") or not plain_id(trade_id):
+        if side is None or side not in ("buy", "sell") or not trade_id.isdigit():
             return None
         px, size = to_decimal(d.price, "price"), to_decimal(d.qty, "qty")
         inst, middle, _ = hot_instrument(registry, VENUE, d.symbol, None)
@@ -140,7 +140,7 @@ def _ticker(env: Envelope, registry: Registry, d: dict[str, Any]) -> AnyEvent:
 
 def _trade(env: Envelope, registry: Registry, d: dict[str, Any]) -> AnyEvent:
     inst = registry.instrument(VENUE, require(d, "symbol", "kraken trade"))
-    trade_id = str(require(d, "trade_id", "kraken trade"))
+    trade_id = sequence_id(require(d, "trade_id", "kraken trade"), "kraken trade_id")
     side = d.get("side")
     return venue_price(
         env,
