@@ -111,16 +111,3 @@ async def database_url(postgres_dsn: str) -> AsyncIterator[str]:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
-
-
-def require_local_broker(broker: TansuBroker | None) -> TansuBroker:
-    """For tests that stop/restart the broker: skip (with the reason) on an external one."""
-    if broker is None:
-        pytest.skip("restarts the broker: only possible with the local broker")
-    return broker
-
-
-def require_local_postgres(pg: LocalPostgres | None) -> LocalPostgres:
-    if pg is None:
-        pytest.skip("restarts PostgreSQL: only possible with the local server")
-    return pg

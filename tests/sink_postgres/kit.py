@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import asyncpg
+import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
+from coinstream.devstack.postgres import LocalPostgres
 from coinstream.runtime import HttpSettings, KafkaProducer, KafkaSettings
 from coinstream.runtime.kafka import connection_kwargs
 from coinstream.schemas import Event
@@ -114,3 +116,10 @@ async def committed(kafka: KafkaSettings, group_id: str, topic: str) -> dict[int
         return out
     finally:
         await consumer.stop()
+
+
+def require_local_postgres(pg: LocalPostgres | None) -> LocalPostgres:
+    """For tests that stop PostgreSQL: skip (with the reason) on an external server."""
+    if pg is None:
+        pytest.skip("stops and starts PostgreSQL: only possible with the local server")
+    return pg

@@ -91,12 +91,42 @@ def test_fast_copy_line_is_the_model_rows_copy_line(event: object) -> None:
 
 
 def test_special_characters_in_strings_are_escaped_like_the_model_path() -> None:
-    wire = _mutate(trade_id="a\tb\nc\\d\re", native_symbol="\\N")
+    wire = _mutate(native_symbol="\\N c\\d")
     entry = price_entry_from_json(wire)
     [(_, model_row)] = event_rows(decode_event(wire))
     assert entry is not None and entry[1] == copy_line(model_row)
     assert entry[1].count("\t") == len(PRICES.columns) - 1 and entry[1].count("\n") == 1
-    assert "a\\tb\\nc\\\\d\\re" in entry[1] and "\t\\\\N\t" in entry[1]
+    assert "\t\\\\N c\\\\d\t" in entry[1]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"trade_id": "a\tb"},
+        {"trade_id": "x y"},
+        {"native_symbol": "BTC\nUSDT"},
+        {"symbol": "BTC\u202e-USDT", "base": "BTC\u202e"},
+        {"symbol": "ETH-USDT"},
+        {"price": "0"},
+        {"price": "-1"},
+        {"price": "1" + "0" * 80},
+        {"price": "0." + "0" * 80 + "1"},
+        {"size": "-0.5"},
+        {"change_24h_pct": "-100.000000000000000001"},
+        {"event_time": "1999-01-01T00:00:00.000000Z"},
+        {"event_time": "2100-01-01T00:00:00.000000Z"},
+        {"schema_version": 2},
+        {"event_id": "has space"},
+    ],
+)
+def test_what_the_contract_refuses_the_fast_path_leaves_to_the_models(
+    change: dict[str, object],
+) -> None:
+    """The fast path never accepts what the models refuse: it defers, and they name why."""
+    wire = _mutate(**change)
+    assert price_entry_from_json(wire) is None
+    with pytest.raises(ValueError):
+        decode_event(wire)
 
 
 def test_integer_decimals_and_non_canonical_timestamps_are_normalised() -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import asyncpg
 import pytest
 
-from coinstream.sink_postgres.errors import RowRejected, is_row_error
+from coinstream.sink_postgres.errors import RowRejected, is_row_error, is_unavailable
 from coinstream.sink_postgres.isolate import isolate
 
 
@@ -58,11 +59,36 @@ async def test_other_errors_propagate_unchanged() -> None:
 
 
 def test_row_errors_are_data_and_integrity_sqlstates() -> None:
-    import asyncpg
-
     assert is_row_error(asyncpg.CheckViolationError("check"))
     assert is_row_error(asyncpg.CharacterNotInRepertoireError("nul byte"))
     assert is_row_error(asyncpg.NumericValueOutOfRangeError("too big"))
     assert not is_row_error(asyncpg.AdminShutdownError("shutdown"))
     assert not is_row_error(asyncpg.UndefinedTableError("no table"))
     assert not is_row_error(ConnectionRefusedError())
+
+
+def test_errors_nobody_foresaw_are_decided_per_row_not_retried_forever() -> None:
+    """asyncpg's own encoder errors (plain ValueError), overflows and unknown errors are the
+    rows' business: isolated, never an endless retry of the batch."""
+    assert is_row_error(
+        ValueError("cannot encode Decimal value into numeric: exponent is too large")
+    )
+    assert is_row_error(OverflowError("int too big"))
+    assert is_row_error(KeyError("surprise"))
+    assert is_row_error(asyncpg.DataError("invalid input"))
+
+
+def test_unavailability_is_retried_not_dead_lettered() -> None:
+    for exc in (
+        ConnectionResetError(),
+        TimeoutError(),
+        OSError("network unreachable"),
+        asyncpg.CannotConnectNowError("starting up"),
+        asyncpg.TooManyConnectionsError("too many"),
+        asyncpg.SerializationError("conflict"),
+        asyncpg.InsufficientPrivilegeError("denied"),
+        asyncpg.DiskFullError("full"),
+        asyncpg.ConnectionDoesNotExistError("gone"),
+        asyncpg.InterfaceError("cannot perform operation: another operation is in progress"),
+    ):
+        assert is_unavailable(exc) and not is_row_error(exc), exc

@@ -14,11 +14,12 @@ import aiohttp
 import pytest
 
 from coinstream.devstack.ports import free_port
+from coinstream.devstack.postgres import LocalPostgres
 from coinstream.runtime import KafkaSettings
 from coinstream.schemas import Topics
 
 from .events import trade
-from .kit import committed, eventually, fetchval, produce
+from .kit import committed, eventually, fetchval, produce, require_local_postgres
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -134,3 +135,43 @@ async def test_migrate_command_applies_the_schema_and_exits(
     assert await _wait_exit(proc, 60) == 0, (tmp_path / "migrate.log").read_text()
     assert await fetchval(database_url, "SELECT count(*) FROM sink_postgres_migrations") == 2
     assert await fetchval(database_url, "SELECT to_regclass('daily_ohlcv')::text") == "daily_ohlcv"
+
+
+async def test_sigterm_during_a_database_outage_exits_0_and_loses_nothing(
+    kafka_settings: KafkaSettings,
+    topics: Topics,
+    database_url: str,
+    local_postgres: LocalPostgres | None,
+    tmp_path: Path,
+) -> None:
+    """PostgreSQL goes away mid-stream and the sink retries; SIGTERM then stops it with exit
+    0, and what it could not write is written after the next start (offsets were held)."""
+    pg = require_local_postgres(local_postgres)
+    port = free_port()
+    env = _env(kafka_settings, database_url, port, f"sink-{uuid.uuid4().hex[:8]}")
+    env["SINK_POSTGRES_SHUTDOWN_TIMEOUT_S"] = "10"
+    log = tmp_path / "sink.log"
+    await produce(kafka_settings, topics.prices, [trade(i) for i in range(100)])
+    proc = _start(env, log)
+    try:
+        await eventually(
+            lambda: fetchval(database_url, "SELECT count(*) FROM prices"), lambda n: n == 100
+        )
+        pg.stop()
+        await produce(kafka_settings, topics.prices, [trade(i) for i in range(100, 200)])
+        await asyncio.sleep(3)  # the writer is now retrying against a stopped database
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = await _wait_exit(proc)
+        pg.start()
+    assert code == 0, log.read_text()[-3000:]
+    assert "database write failed; retrying" in log.read_text()
+    again = _start(env, log)
+    try:
+        stored = await eventually(
+            lambda: fetchval(database_url, "SELECT count(*) FROM prices"), lambda n: n == 200
+        )
+        assert stored == 200
+    finally:
+        again.send_signal(signal.SIGTERM)
+        assert await _wait_exit(again) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 import pytest
 from prometheus_client import REGISTRY
@@ -13,19 +14,21 @@ from coinstream.runtime import KafkaSettings
 from coinstream.schemas import DeadLetter, Topics
 
 from . import events
-from .kit import committed, eventually, fetchval, make_settings, produce, running_sink
+from .kit import (
+    committed,
+    eventually,
+    fetchval,
+    make_settings,
+    produce,
+    require_local_postgres,
+    running_sink,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 
 def metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def require_local_postgres(pg: LocalPostgres | None) -> LocalPostgres:
-    if pg is None:
-        pytest.skip("restarts PostgreSQL: only possible with the local server")
-    return pg
 
 
 async def count(url: str, table: str = "prices") -> int:
@@ -98,10 +101,10 @@ async def test_postgres_restart_mid_stream_loses_nothing_and_keeps_group_members
 async def test_poison_row_goes_to_the_dlq_while_batch_mates_are_stored(
     kafka_settings: KafkaSettings, topics: Topics, database_url: str
 ) -> None:
-    """A row the database rejects and a record that is not an event are dead-lettered with
+    """A record outside the contract and one that is not an event are dead-lettered with
     reason and origin; every other record of the batch is stored and all offsets commit."""
     good = [events.trade(i) for i in range(40)]
-    poison = events.trade(999, price="-5")
+    poison = events.trade(999).model_copy(update={"price": Decimal("-5")})
     await produce(kafka_settings, topics.prices, [*good[:20], poison, b"{garbage", *good[20:]])
     settings = make_settings(kafka_settings, database_url, batch_max_wait_ms=500)
     async with running_sink(settings):
@@ -116,7 +119,8 @@ async def test_poison_row_goes_to_the_dlq_while_batch_mates_are_stored(
     assert set(by_value) == {poison.to_json(), b"{garbage"}
     rejected = by_value[poison.to_json()]
     assert rejected.origin_topic == topics.prices and rejected.origin_offset >= 0
-    assert "prices_price_check" in rejected.reason and rejected.service == "sink-postgres"
+    assert "price" in rejected.reason and "must be positive" in rejected.reason
+    assert rejected.service == "sink-postgres"
     assert by_value[b"{garbage"].reason.startswith("not a canonical event")
     assert await fetchval(database_url, "SELECT count(*) FROM prices WHERE price < 0") == 0
 

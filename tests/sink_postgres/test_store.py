@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from coinstream.devstack.ports import free_port
-from coinstream.schemas import Event, PriceEvent, decode_event
+from coinstream.schemas import AssetMetadataEvent, Event, PriceEvent, decode_event
 from coinstream.sink_postgres.batch import Batch
 from coinstream.sink_postgres.errors import DatabaseUnavailable
 from coinstream.sink_postgres.store import Store, WriteResult
@@ -73,9 +73,7 @@ async def test_micro_prices_and_timestamps_survive_exactly(migrated_url: str) ->
 async def test_text_copy_stores_exactly_what_the_models_read(migrated_url: str) -> None:
     """Fast-path lines and model-path lines share one text COPY; escapes, NULLs, micro
     decimals and offsets arrive exactly as the models read them."""
-    fast = events.trade(1).model_copy(
-        update={"trade_id": "t\tab\nnew\\line", "native_symbol": "\\N"}
-    )
+    fast = events.trade(1).model_copy(update={"trade_id": "t-1", "native_symbol": "\\N c\\d"})
     slow = json.loads(events.trade(2).to_json())
     slow.update(price="+0.000000000000123456789", event_time="2026-03-01T13:00:00.5+01:00")
     wire = json.dumps(slow).encode()
@@ -140,18 +138,49 @@ async def test_two_versions_in_one_batch_both_reach_history_in_order(migrated_ur
     assert [(h["name"], h["description"]) for h in history] == [("Bitcoin", "one")]
 
 
+def _entity(i: int, **fields: object) -> AssetMetadataEvent:
+    """An exchange entity the contract accepts (attributes and links are free JSON)."""
+    return AssetMetadataEvent(
+        event_id=f"x-{i}",
+        event_time=events.T0,
+        received_at=events.T0,
+        source="coingecko",
+        entity="exchange",
+        entity_id=f"exchange:e{i}",
+        name=f"Exchange {i}",
+        **fields,  # type: ignore[arg-type]
+    )
+
+
 async def test_poison_rows_are_isolated_and_batch_mates_stored(migrated_url: str) -> None:
+    """Rows the contract lets through but PostgreSQL refuses (NUL in jsonb and in text[]) are
+    isolated and reported; their batch-mates are stored."""
     good = [events.trade(i) for i in range(50)]
-    negative = events.trade(1000, price="-1")  # violates CHECK (price >= 0)
-    nul = events.trade(1001, symbol="BTC-USD\x00T")  # text cannot hold NUL
-    evts = [*good[:20], negative, *good[20:40], nul, *good[40:]]
+    jsonb_nul = _entity(1, attributes={"note": "a\x00b"})  # jsonb cannot hold \u0000
+    text_nul = _entity(2, links={"homepage": ("https://x\x00y",)})  # text cannot hold NUL
+    fine = _entity(3)
+    evts = [*good[:20], jsonb_nul, *good[20:40], text_nul, fine, *good[40:]]
     result = await write(migrated_url, *evts)
     rejected = {f.record.offset: f for f in result.rejected}
     assert set(rejected) == {20, 41}
-    assert "23514" in rejected[20].reason and "prices_price_check" in rejected[20].reason
-    assert "prices" in rejected[41].reason or "instruments" in rejected[41].reason
+    assert "22P05" in rejected[20].reason and "exchanges" in rejected[20].reason
+    assert "SQLSTATE 22" in rejected[41].reason
     [row] = await query(migrated_url, "SELECT count(*) AS n FROM prices")
     assert row["n"] == 50
+    names = await query(migrated_url, "SELECT name FROM exchanges ORDER BY name")
+    assert [r["name"] for r in names] == ["Exchange 3"]
+
+
+async def test_contract_violations_never_reach_the_database(migrated_url: str) -> None:
+    """What the contract refuses is rejected while decoding, with the reason, not written."""
+    bad = json.loads(events.trade(7).to_json())
+    bad["price"] = "1e400000"
+    b = batch(events.trade(1), json.dumps(bad).encode(), events.trade(2))
+    [rejected] = b.rejected
+    assert rejected.record.offset == 1 and "price" in rejected.reason
+    assert "too large" in rejected.reason
+    result = await write(migrated_url, events.trade(1), json.dumps(bad).encode())
+    assert result.rejected == []
 
 
 async def test_every_event_type_lands_in_its_table(migrated_url: str) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from coinstream.schemas import decode_event
+from coinstream.schemas import decode_event, describe_error
 from coinstream.sink_postgres.copytext import copy_line
 from coinstream.sink_postgres.fastpath import price_entry_from_json
 from coinstream.sink_postgres.rows import event_rows, instruments_from_prices
@@ -135,7 +135,10 @@ class Batch:
         value = record.value
         try:
             if value is None:
-                raise ValueError("record has no value (tombstone)")
+                raise ValueError(
+                    "tombstone (the record has no value): Coinstream's canonical topics carry "
+                    "no deletions"
+                )
             event = decode_event(value)
             pairs = event_rows(event)
         except (ValidationError, ValueError, TypeError) as exc:
@@ -263,6 +266,5 @@ def _sort_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
 
 def _short(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
-        errs = exc.errors(include_url=False)[:3]
-        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errs)
+        return describe_error(exc)
     return str(exc)[:500]

@@ -4,9 +4,9 @@ COPY lines.
 Validating through the pydantic models costs about 40-60 µs per price event on this machine
 (Python-level decimal and UTC validators), and asyncpg's binary COPY encoding of the resulting
 ``Decimal``/``datetime`` values another 9-11 µs. This module reads the canonical wire form with
-a msgspec ``Struct`` (types checked in C), applies exactly the checks of ``coinstream.schemas``
-for ``PriceEvent`` (same decimal and timestamp rules, same required fields) and writes the
-row's text COPY line from the JSON
+a msgspec ``Struct`` (types checked in C), applies the contract of ``coinstream.schemas``
+(``limits``: decimal digit limits and signs, canonical symbols, identifiers, trade ids, the
+event-time bounds; same required fields) and writes the row's text COPY line from the JSON
 strings themselves: no ``Decimal`` is built. Anything it is not certain about returns ``None``
 and the caller falls back to the full pydantic decoder, which then either accepts the event or
 names what is wrong. It never accepts what the models would reject, and for canonical wire input
@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from coinstream.schemas import limits
 from coinstream.sink_postgres.copytext import NULL, escape, timestamp
 from coinstream.sink_postgres.tables import PRICES, Row, Table
 
@@ -79,10 +80,11 @@ class _Price(msgspec.Struct):
 _decode = msgspec.json.Decoder(_Price).decode
 _DecodeError = msgspec.DecodeError
 _fromiso = datetime.fromisoformat  # Python 3.11 reads "Z"
-# A plain decimal number: what Decimal() reads as a finite value AND PostgreSQL's numeric_in
-# reads as the same value. ASCII digits only (Decimal also reads other Unicode digits, and
-# spaces, underscores, "+", "NaN"...: those go to the models). Never matches a non-finite value.
-_number = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?\Z").match
+_plain = limits.plain_decimal_ok
+_checked_identity: set[tuple[str | None, ...]] = set()
+_trade_id = re.compile(limits.TRADE_ID_PATTERN.replace("$", r"\Z")).match
+_EARLIEST = limits.EARLIEST_EVENT_TIME
+_MINUS_100 = Decimal(-100)
 # The canonical wire timestamp (what ``UtcDatetime`` serialises): reused as the COPY text as is.
 _canonical_ts = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\Z"
@@ -93,14 +95,57 @@ PriceEntry = tuple[Row, str]
 
 
 def _num(v: str | int | None) -> str | None:
-    """The decimal's text, or raise ValueError when the models must decide."""
+    """A size's text (zero or more, within the digit limits), or raise ValueError when the
+    models must decide (they accept or name what is wrong)."""
     if v is None:
         return None
-    if isinstance(v, int):  # never a bool: the Struct refuses booleans
-        return str(v)
-    if _number(v) is None:
+    text = str(v) if isinstance(v, int) else v  # never a bool: the Struct refuses booleans
+    if not _plain(text, non_negative=True):
         raise ValueError(v)
-    return v
+    return text
+
+
+def _pos(v: str | int | None) -> str | None:
+    """A price's text (greater than zero), or raise ValueError (see ``_num``)."""
+    if v is None:
+        return None
+    text = str(v) if isinstance(v, int) else v
+    if not _plain(text, positive=True):
+        raise ValueError(v)
+    return text
+
+
+def _any(v: str | int | None) -> str | None:
+    """A signed decimal's text (a percent change), or raise ValueError (see ``_num``)."""
+    if v is None:
+        return None
+    text = str(v) if isinstance(v, int) else v
+    if not _plain(text) or (text.startswith("-") and Decimal(text) < _MINUS_100):
+        raise ValueError(v)
+    return text
+
+
+def _identity_ok(p: _Price) -> bool:
+    """Source, symbol, codes, asset id and native symbol meet the contract (cached)."""
+    ident = (p.source, p.symbol, p.base, p.quote, p.asset_id, p.native_symbol)
+    if ident in _checked_identity:
+        return True
+    try:
+        limits.check_source(p.source)
+        limits.check_symbol(p.symbol)
+        limits.check_code(p.base)
+        limits.check_code(p.quote)
+        if p.symbol != f"{p.base}-{p.quote}":
+            return False
+        if p.asset_id is not None:
+            limits.check_identifier(p.asset_id)
+        if p.native_symbol is not None:
+            limits.check_display(p.native_symbol)
+    except ValueError:
+        return False
+    if len(_checked_identity) < 50_000:
+        _checked_identity.add(ident)
+    return True
 
 
 def price_entry_from_json(value: bytes) -> PriceEntry | None:
@@ -116,6 +161,13 @@ def price_entry_from_json(value: bytes) -> PriceEntry | None:
         revision = p.revision
         if revision < 0 or (p.contributors is not None and p.contributors != []):
             return None
+        if p.schema_version != 1 or not _identity_ok(p):
+            return None
+        eid, tid = p.event_id, p.trade_id
+        if len(eid) > limits.MAX_IDENTIFIER_LENGTH or not (eid.isascii() and eid.isprintable()):
+            return None
+        if " " in eid or not eid or (tid is not None and not _trade_id(tid)):
+            return None
         et, ra = p.event_time, p.received_at
         # Only exact ISO-8601 with an offset (anything else, e.g. spaces, goes to the models).
         event_time, received_at = _fromiso(et), _fromiso(ra)
@@ -127,7 +179,9 @@ def price_entry_from_json(value: bytes) -> PriceEntry | None:
             if received_at.utcoffset() is None:
                 return None
             received_at = received_at.astimezone(UTC)
-        price, size = _num(p.price), _num(p.size)
+        if event_time < _EARLIEST or event_time - received_at > limits.max_future_skew():
+            return None
+        price, size = _pos(p.price), _num(p.size)
         if p.kind == "trade" and p.bid is None and p.ask is None and p.volume_24h is None:
             bid = bid_size = ask = ask_size = vol = qvol = cap = chg = None
             if (
@@ -141,17 +195,17 @@ def price_entry_from_json(value: bytes) -> PriceEntry | None:
                 qvol, cap, chg = (
                     _num(p.quote_volume_24h),
                     _num(p.market_cap),
-                    _num(p.change_24h_pct),
+                    _any(p.change_24h_pct),
                 )
         else:
             bid, bid_size, ask, ask_size = (
-                _num(p.bid),
+                _pos(p.bid),
                 _num(p.bid_size),
-                _num(p.ask),
+                _pos(p.ask),
                 _num(p.ask_size),
             )
             vol, qvol = _num(p.volume_24h), _num(p.quote_volume_24h)
-            cap, chg = _num(p.market_cap), _num(p.change_24h_pct)
+            cap, chg = _num(p.market_cap), _any(p.change_24h_pct)
     except (_DecodeError, ValueError):
         return None
     kind, side = p.kind, p.side

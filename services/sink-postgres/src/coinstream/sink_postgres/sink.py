@@ -10,6 +10,10 @@ Back-pressure is pausing: when ``max_pending_batches`` wait for the database (sl
 restarting) the fetch loop pauses every assigned partition but keeps polling, so the consumer
 keeps its group membership. On partition revocation the pending work is flushed and committed
 before the partitions are given up.
+
+A database that stays down is retried with capped backoff for as long as it takes. On
+SIGTERM during such an outage the writer gives up the batches it could not write (their
+offsets are not committed, so the next start writes them) and the service still exits 0.
 """
 
 from __future__ import annotations
@@ -24,7 +28,14 @@ from aiokafka import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
-from coinstream.runtime import Backoff, DeadLetterPublisher, KafkaConsumer, utc_now
+from coinstream.runtime import (
+    Backoff,
+    DeadLetterPublisher,
+    KafkaConsumer,
+    StoppedError,
+    sleep_unless_stopped,
+    utc_now,
+)
 from coinstream.sink_postgres import metrics
 from coinstream.sink_postgres.batch import Batch, Rejected, TableBatch
 from coinstream.sink_postgres.errors import DatabaseUnavailable
@@ -69,6 +80,7 @@ class Sink:
         self._consumed: dict[PartitionKey, int] = {}
         self._committed: dict[PartitionKey, int] = {}
         self.listener = _Rebalance(self)
+        self._stop = asyncio.Event()  # set when the service stops: ends database retries
         self.db_error: str | None = None
         self.running = False
         self.totals: dict[str, int] = {
@@ -100,7 +112,9 @@ class Sink:
     # -- fetch loop -------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until ``stop`` is set, then write and commit what was consumed."""
+        """Consume until ``stop`` is set, then write and commit what was consumed (unless the
+        database is down: then what could not be written is left for the next start)."""
+        self._stop = stop
         writer = asyncio.create_task(self._write_loop(), name="sink-writer")
         self.running = True
         try:
@@ -233,8 +247,25 @@ class Sink:
                 if item is None:
                     return
                 await self._process(*item)
+            except StoppedError:
+                self._abandon()
+                return
             finally:
                 self._queue.task_done()
+
+    def _abandon(self) -> None:
+        """Stopping while the database is down: drop what is queued, uncommitted."""
+        dropped = 0
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            self._queue.task_done()
+            if item is not None:
+                dropped += item[0].records
+        log.warning(
+            "stopping with the database unavailable: unwritten records are not committed and "
+            "will be written after the next start",
+            extra={"error": self.db_error, "queued_records": dropped},
+        )
 
     async def _process(self, batch: Batch, reduced: list[TableBatch]) -> None:
         result = await self._write_with_retry(reduced) if reduced else WriteResult()
@@ -267,7 +298,7 @@ class Sink:
                     "database write failed; retrying",
                     extra={"error": self.db_error, "retry_in_s": round(delay, 3)},
                 )
-                await asyncio.sleep(delay)
+                await sleep_unless_stopped(delay, self._stop)
                 continue
             if self.db_error is not None:
                 log.info("database writes resumed")
@@ -291,9 +322,6 @@ class Sink:
 
     async def _dead_letter(self, rejected: list[Rejected]) -> None:
         """Publish every rejected record and wait for the broker before offsets move on."""
-        backoff = Backoff(
-            initial=self._settings.retry_initial_s, maximum=self._settings.retry_max_s
-        )
         seen: set[tuple[str, int, int]] = set()
         unique = []
         for r in rejected:
@@ -301,26 +329,22 @@ class Sink:
             if ident not in seen:
                 seen.add(ident)
                 unique.append(r)
-        while True:
-            try:
-                futures = [
-                    await self._dlq.publish(
-                        r.record.value if r.record.value is not None else b"",
-                        reason=r.reason,
-                        error=r.error,
-                        origin_topic=r.record.topic,
-                        origin_partition=r.record.partition,
-                        origin_offset=r.record.offset,
-                        key=r.record.key,
-                    )
-                    for r in unique
-                ]
-                await asyncio.gather(*futures)
-                break
-            except KafkaError as exc:
-                delay = backoff.next_delay()
-                log.warning("dead letters not published; retrying", extra={"error": repr(exc)})
-                await asyncio.sleep(delay)
+        letters = [
+            self._dlq.letter(
+                r.record.value,
+                reason=r.reason,
+                error=r.error,
+                origin_topic=r.record.topic,
+                origin_partition=r.record.partition,
+                origin_offset=r.record.offset,
+                key=r.record.key,
+            )
+            for r in unique
+        ]
+        backoff = Backoff(
+            initial=self._settings.retry_initial_s, maximum=self._settings.retry_max_s
+        )
+        await self._dlq.deliver(letters, stop=self._stop, backoff=backoff)
         for r in unique:
             label = "rejected_by_database" if r.table else "undecodable"
             metrics.DEAD_LETTERS.labels(label).inc()
