@@ -314,3 +314,41 @@ def test_reload_keeps_unchanged_rules_and_resolves_changed_ones() -> None:
     out = e.set_rules(changed, T0 + 2)
     assert statuses(out) == ["resolved"]
     assert datetime.fromtimestamp(T0, UTC) == at(0)
+
+
+def test_a_rule_that_fails_on_an_event_does_not_stop_the_others() -> None:
+    """An evaluator error is reported per event (for the dead-letter topic) while every other
+    rule still evaluates it."""
+    import pytest
+
+    from coinstream.alerts.errors import EvaluationError
+
+    text = (
+        "default_receivers: [s]\n"
+        "receivers: {s: {type: slack_webhook, url_env: ALERTS_X}}\n"
+        "rules:\n"
+        "  - {id: broken, type: percent_change, window: 60s, percent: 5}\n"
+        "  - {id: high, type: price_threshold, symbols: [A-USDT], direction: above, threshold: 100}\n"
+    )
+    e = Engine(parse_rules(text))
+
+    def explode(*_: object) -> list[object]:
+        raise ArithmeticError("overflow in a window sum")
+
+    e.evaluators["broken"].on_price = explode  # type: ignore[method-assign]
+    with pytest.raises(EvaluationError) as caught:
+        e.process(price("A-USDT", 150, 0), T0)
+    assert "rule broken: ArithmeticError: overflow in a window sum" in str(caught.value)
+    assert statuses(caught.value.transitions) == ["firing"]  # the threshold rule still fired
+
+
+def test_alert_values_the_contract_cannot_carry_are_left_out_not_raised() -> None:
+    """A percent change of 1e150 (absurd but in-contract prices) still yields an AlertEvent."""
+    from coinstream.alerts.service import alert_event
+
+    e = engine("{id: pc, type: percent_change, window: 60s, percent: 5, direction: up}")
+    e.process(price("A-USDT", "0.0000000000000000000000000000000000000000000001", 0), T0)
+    [t] = e.process(price("A-USDT", "1" + "0" * 70, 10), T0)
+    event = alert_event(t.alert, t.status, t.at)
+    assert event.status == "firing" and event.value is None
+    assert event.threshold == Decimal(5)

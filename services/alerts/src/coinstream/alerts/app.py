@@ -29,11 +29,14 @@ from coinstream.alerts.service import AlertService
 from coinstream.alerts.settings import AlertsSettings
 from coinstream.alerts.store import MemoryStore, PostgresStore, Store
 from coinstream.runtime import (
+    Backoff,
     HealthReporter,
     HealthServer,
     KafkaConsumer,
     KafkaProducer,
+    StoppedError,
     ensure_topics,
+    sleep_unless_stopped,
 )
 
 log = logging.getLogger(__name__)
@@ -178,8 +181,13 @@ def _counters(service: AlertService) -> dict[str, int]:
 async def _consume(
     settings: AlertsSettings, service: AlertService, consumer: KafkaConsumer, stop: asyncio.Event
 ) -> None:
-    """Intake loop: each iteration evaluates what arrived plus a clock tick, then commits."""
+    """Intake loop: each iteration evaluates what arrived plus a clock tick, then commits.
+
+    A failed save (the database is down) keeps the unsaved progress in memory and is tried
+    again with capped backoff; stopping meanwhile leaves it for the next start to re-read."""
     tick_ms = int(settings.tick_interval_s * 1000)
+    backoff = Backoff(initial=settings.retry_initial_s, maximum=min(settings.retry_max_s, 30.0))
+    service.stop = stop
     while not stop.is_set():
         wake = service.next_wakeup()
         timeout = tick_ms
@@ -189,11 +197,21 @@ async def _consume(
         records = [r for recs in batch.values() for r in recs]
         try:
             saved = await service.handle_batch(records)
-        except Exception:
+        except StoppedError:
+            break
+        except Exception as exc:
             # Unsaved progress stays in memory (offsets, outbox rows) and is saved next time.
-            log.exception("state not saved; retrying")
-            await asyncio.sleep(1.0)
+            delay = backoff.next_delay()
+            log.warning(
+                "state not saved; retrying",
+                extra={"error": f"{type(exc).__name__}: {exc}"[:500], "retry_in_s": delay},
+            )
+            try:
+                await sleep_unless_stopped(delay, stop)
+            except StoppedError:
+                break
             continue
+        backoff.reset()
         if saved:
             await _commit(consumer, saved)
     # stop: save what was processed so a restart continues exactly here

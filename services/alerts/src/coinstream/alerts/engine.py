@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
 
+from coinstream.alerts.errors import EvaluationError
 from coinstream.alerts.evaluators import Evaluator, Observation, evaluator_for
 from coinstream.alerts.rules import AnyRule, RulesFile
 from coinstream.schemas import (
@@ -90,21 +91,30 @@ class Engine:
 
     # ----------------------------------------------------------------------------- inputs
     def process(self, event: Event, now: float) -> list[Transition]:
-        """Evaluate one event against every rule that watches its kind."""
+        """Evaluate one event against every rule that watches its kind.
+
+        A rule whose evaluator fails on the event does not stop the others: their
+        transitions are returned inside the ``EvaluationError`` raised at the end."""
         out: list[Transition] = []
-        for _rule_id, ev in self.evaluators.items():
-            if isinstance(event, PriceEvent):
-                observations = ev.on_price(event, now)
-            elif isinstance(event, SentimentEvent):
-                observations = ev.on_sentiment(event, now)
-            elif isinstance(event, FeedStatusEvent):
-                observations = ev.on_feed_status(event, now)
-            elif isinstance(event, ServiceHealthEvent):
-                observations = ev.on_health(event, now)
-            else:
-                continue
-            for obs in observations:
-                out.extend(self._apply(ev.rule, obs, now))
+        failures: list[str] = []
+        for rule_id, ev in self.evaluators.items():
+            try:
+                if isinstance(event, PriceEvent):
+                    observations = ev.on_price(event, now)
+                elif isinstance(event, SentimentEvent):
+                    observations = ev.on_sentiment(event, now)
+                elif isinstance(event, FeedStatusEvent):
+                    observations = ev.on_feed_status(event, now)
+                elif isinstance(event, ServiceHealthEvent):
+                    observations = ev.on_health(event, now)
+                else:
+                    continue
+                for obs in observations:
+                    out.extend(self._apply(ev.rule, obs, now))
+            except (ArithmeticError, ValueError, TypeError, KeyError) as exc:
+                failures.append(f"rule {rule_id}: {type(exc).__name__}: {exc}"[:500])
+        if failures:
+            raise EvaluationError(failures, out)
         return out
 
     def tick(self, now: float) -> list[Transition]:

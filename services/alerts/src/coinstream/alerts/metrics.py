@@ -6,6 +6,9 @@ from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS = Counter("alerts_events_total", "Events evaluated, by topic kind", ["kind"])
 DECODE_ERRORS = Counter("alerts_decode_errors_total", "Records that were not valid events")
+EVALUATION_ERRORS = Counter(
+    "alerts_evaluation_errors_total", "Events a rule failed to evaluate (dead-lettered)"
+)
 TRANSITIONS = Counter("alerts_transitions_total", "Alert state changes", ["status"])
 FIRING = Gauge("alerts_firing", "Alerts currently firing")
 PENDING = Gauge("alerts_pending", "Alerts currently pending")

@@ -16,8 +16,10 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
+
+from pydantic import ValidationError
 
 from coinstream.alerts import metrics
 from coinstream.alerts.delivery import (
@@ -27,13 +29,14 @@ from coinstream.alerts.delivery import (
     min_interval_for,
 )
 from coinstream.alerts.engine import Alert, Engine, Transition
-from coinstream.alerts.errors import DeliveryError
+from coinstream.alerts.errors import DeliveryError, EvaluationError
 from coinstream.alerts.grouping import Grouper, Notification
 from coinstream.alerts.rules import RulesFile, TelegramReceiver
 from coinstream.alerts.settings import AlertsSettings
 from coinstream.alerts.silences import Silence, silenced_by
 from coinstream.alerts.store import Loaded, Offsets, OutboxItem, Store
-from coinstream.runtime import ConfigurationError, DeadLetterPublisher, KafkaProducer
+from coinstream.runtime import Backoff, ConfigurationError, DeadLetterPublisher, KafkaProducer
+from coinstream.runtime.batching import OutRecord
 from coinstream.schemas import (
     AlertEvent,
     Event,
@@ -42,7 +45,9 @@ from coinstream.schemas import (
     SentimentEvent,
     ServiceHealthEvent,
     decode_event,
+    describe_error,
     deterministic_id,
+    limits,
 )
 
 log = logging.getLogger(__name__)
@@ -54,6 +59,25 @@ def _dt(ts: float | None) -> datetime | None:
 
 def _kind(event: Event) -> str:
     return getattr(event, "type", type(event).__name__)
+
+
+def _fitting(text: str | None) -> Decimal | None:
+    """A computed figure as the contract carries it, or None when it cannot (a percent
+    change of 1e150 from absurd but valid prices): the summary still states it."""
+    if text is None:
+        return None
+    value = Decimal(text)
+    try:
+        return limits.check_decimal(value)
+    except ValueError:
+        exponent = value.as_tuple().exponent
+        if value.is_finite() and isinstance(exponent, int) and abs(value) < limits.MAX_ABS_DECIMAL:
+            return value.quantize(_FINEST, context=_WIDE)  # only too many fraction digits
+        return None
+
+
+_FINEST = Decimal(1).scaleb(-limits.MAX_FRACTION_DIGITS)
+_WIDE = Context(prec=2 * (limits.MAX_INTEGER_DIGITS + limits.MAX_FRACTION_DIGITS))
 
 
 def alert_event(
@@ -76,8 +100,8 @@ def alert_event(
         subject=a["subject"],
         summary=a["summary"],
         labels=a["labels"],
-        value=Decimal(a["value"]) if a["value"] is not None else None,
-        threshold=Decimal(a["threshold"]) if a["threshold"] is not None else None,
+        value=_fitting(a["value"]),
+        threshold=_fitting(a["threshold"]),
         starts_at=_dt(a["fired_at"] or a["active_since"]),
         ends_at=_dt(a["ends_at"]),
         receivers=tuple(receivers) or tuple(a["receivers"]),
@@ -111,6 +135,7 @@ class AlertService:
         self.last_save = 0.0
         self.store_ok = True
         self.dispatcher = Dispatcher(self, deliverer)
+        self.stop: asyncio.Event | None = None  # set by the app: ends retries when stopping
 
     # ----------------------------------------------------------------------------- state
     async def restore(self) -> None:
@@ -160,34 +185,47 @@ class AlertService:
         now = time.time() if now is None else now
         async with self.lock:
             transitions: list[Transition] = []
-            dead: list[Any] = []
+            dead: list[OutRecord] = []
             for rec in records:
+                reason: str | None = None
+                error: Exception | None = None
                 try:
+                    if rec.value is None:
+                        raise ValueError("tombstone (the record has no value)")
                     event = decode_event(rec.value)
+                except ValidationError as exc:
+                    metrics.DECODE_ERRORS.inc()
+                    reason, error = f"not a canonical event: {describe_error(exc)}", exc
                 except ValueError as exc:
                     metrics.DECODE_ERRORS.inc()
+                    reason, error = f"not a canonical event: {exc}", exc
+                else:
+                    if isinstance(
+                        event, PriceEvent | SentimentEvent | FeedStatusEvent | ServiceHealthEvent
+                    ):
+                        metrics.EVENTS.labels(_kind(event)).inc()
+                        try:
+                            transitions.extend(self.engine.process(event, now))
+                        except EvaluationError as exc:
+                            metrics.EVALUATION_ERRORS.inc()
+                            transitions.extend(exc.transitions)
+                            reason, error = f"alert evaluation failed: {exc}", exc
+                if reason is not None and error is not None:
                     dead.append(
-                        await self.dlq.publish(
+                        self.dlq.letter(
                             rec.value,
-                            reason="not a canonical event",
-                            error=exc,
+                            reason=reason,
+                            error=error,
                             origin_topic=rec.topic,
                             origin_partition=rec.partition,
                             origin_offset=rec.offset,
                             key=rec.key,
                         )
                     )
-                else:
-                    if isinstance(
-                        event, PriceEvent | SentimentEvent | FeedStatusEvent | ServiceHealthEvent
-                    ):
-                        metrics.EVENTS.labels(_kind(event)).inc()
-                        transitions.extend(self.engine.process(event, now))
                 self.offsets[(rec.topic, rec.partition)] = rec.offset + 1
             transitions.extend(self.engine.tick(now))
             changed = await self._after(transitions, now)
-            if dead:
-                await asyncio.gather(*dead)
+            await self.dlq.deliver(dead, stop=self.stop)
             due = time.monotonic() - self.last_save >= self.settings.state_flush_interval_s
             if changed or self.new_outbox or (self.offsets and due):
                 return await self.save()
@@ -382,7 +420,8 @@ class Dispatcher:
             for lim in limiters:
                 lim.block(now + retry_after)
         else:
-            delay = min(settings.retry_max_s, settings.retry_initial_s * 2 ** (item.attempts - 1))
+            backoff = Backoff(initial=settings.retry_initial_s, maximum=settings.retry_max_s)
+            delay = backoff.delay_for(item.attempts - 1)
         log.warning(
             "notification not delivered",
             extra={
