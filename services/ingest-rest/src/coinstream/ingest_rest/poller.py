@@ -317,9 +317,12 @@ class SourceRunner:
             envelope = build_envelope(
                 **self._envelope_args(endpoint, request, fetched, latency, attempt)
             )
-            await self._publisher.envelope(envelope)
-            metrics.PUBLISHED.labels(self.name, endpoint.channel).inc()
-            self.counters.inc("published")
+            if await self._publisher.envelope(envelope):
+                metrics.PUBLISHED.labels(self.name, endpoint.channel).inc()
+                self.counters.inc("published")
+            else:
+                metrics.DEAD_LETTERS.labels(self.name, endpoint.channel).inc()
+                self.counters.inc("dead_letters")
 
     async def _rate_limit(self, endpoint: Endpoint, outcome: Outcome) -> None:
         wait = outcome.retry_after_s

@@ -1,4 +1,11 @@
-"""Kafka side: raw envelopes, dead letters and feed-status events (thin adapter)."""
+"""Kafka side: raw envelopes, dead letters and feed-status events (thin adapter).
+
+An envelope is published until the broker acknowledges it: transient failures (broker down or
+slow) are retried with capped backoff, which also holds back the endpoint's next poll (no API
+credits are spent on responses that cannot be stored). An envelope refused for itself (a
+response larger than ``KAFKA_MAX_RECORD_BYTES``, say) is dead-lettered in bounded form with
+the reason, never dropped.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,15 @@ from typing import Any
 from pydantic import JsonValue
 
 from coinstream.ingest_rest.source import Request
-from coinstream.runtime import DeadLetterPublisher, KafkaProducer, utc_now
+from coinstream.runtime import (
+    Backoff,
+    DeadLetterPublisher,
+    KafkaProducer,
+    RecordTooLargeError,
+    describe,
+    retry_transient,
+    utc_now,
+)
 from coinstream.schemas import FeedStatusEvent, RawEnvelope, RequestMeta, deterministic_id
 from coinstream.schemas.events import FeedStatus
 
@@ -60,14 +75,30 @@ class Publisher:
     def raw_topic(self, source: str) -> str:
         return self._topics.raw(source)
 
-    async def envelope(self, envelope: RawEnvelope) -> None:
-        """Send and wait for the broker's acknowledgement (acks=all)."""
-        fut = await self._producer.send(
-            self.raw_topic(envelope.source),
-            envelope.to_json(),
-            key=envelope_key(envelope.source, envelope.channel),
-        )
-        await self._ack(fut)
+    async def envelope(self, envelope: RawEnvelope) -> bool:
+        """Send and wait for the broker's acknowledgement (acks=all), retrying transient
+        failures; False if the envelope was refused for itself and dead-lettered instead."""
+        value = envelope.to_json()
+        key = envelope_key(envelope.source, envelope.channel)
+        limit = self._producer.settings.max_record_bytes
+        if len(value) + len(key) > limit:
+            error: Exception = RecordTooLargeError(len(value) + len(key), limit)
+        else:
+
+            async def send() -> None:
+                fut = await self._producer.send(self.raw_topic(envelope.source), value, key=key)
+                await self._ack(fut)
+
+            try:
+                await retry_transient(
+                    send, what="publishing an envelope", backoff=Backoff(0.2, maximum=30.0)
+                )
+                return True
+            except Exception as exc:  # refused for itself: dead-letter it, never drop it
+                error = exc
+        reason = f"the {envelope.channel} response could not be published: {describe(error)}"
+        await self.dead_letter(envelope, reason, error)
+        return False
 
     async def _ack(self, fut: asyncio.Future[Any]) -> None:
         """Wait for the broker's acknowledgement (``asyncio.timeout`` keeps cancellation)."""

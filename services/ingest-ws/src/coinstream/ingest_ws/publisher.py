@@ -8,12 +8,19 @@ Readers call ``offer()``, which never waits: when the buffer is full the envelop
 counted, and reported as a ``gap`` feed-status event once space frees up. A slow or absent
 broker therefore never stops a reader, so pings keep being answered. Feed-status events have
 their own small queue and go first.
+
+No envelope is lost without a trace: a batch that fails transiently (the broker is down or
+slow) goes back to the front of the buffer and is sent again; a batch the broker refuses
+for another reason is split and its envelopes sent one by one, and an envelope refused on
+its own (or larger than ``KAFKA_MAX_RECORD_BYTES``) is dead-lettered in bounded form with the
+reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gzip
 import logging
 from collections import deque
@@ -24,7 +31,15 @@ from typing import Any, Protocol
 from aiokafka.partitioner import DefaultPartitioner
 
 from coinstream.ingest_ws import metrics
-from coinstream.runtime import KafkaProducer, utc_now
+from coinstream.runtime import (
+    Backoff,
+    KafkaProducer,
+    OutRecord,
+    describe,
+    is_transient,
+    utc_now,
+)
+from coinstream.runtime.deadletters import dead_letter_record
 from coinstream.schemas import FeedStatusEvent, Topics, deterministic_id
 
 log = logging.getLogger(__name__)
@@ -75,7 +90,12 @@ class KafkaPublisher:
         self._key_partition: dict[tuple[str, bytes], int] = {}
         self._partitioner = DefaultPartitioner()
         self._open: dict[tuple[str, int], Any] = {}  # per-partition batch being filled
+        self._open_items: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
         self._unacked: dict[tuple[str, int], asyncio.Future[Any]] = {}  # last sent, per partition
+        self._single: deque[tuple[str, bytes, bytes]] = deque()  # sent alone after a refusal
+        self._letters: deque[OutRecord] = deque()  # dead letters waiting to be sent
+        self._max_record = producer.settings.max_record_bytes
+        self.dead_letters = 0
 
     def topic(self, source: str) -> str:
         t = self._raw_topic.get(source)
@@ -90,6 +110,11 @@ class KafkaPublisher:
     def offer_many(self, source: str, items: list[tuple[bytes, bytes]]) -> int:
         """Take the envelopes of one read (``(key, value)`` pairs) as far as the buffer has room;
         the rest are dropped and counted. Returns how many were taken."""
+        limit = self._max_record
+        for key, value in items:
+            if len(value) + len(key) > limit:  # rare: too large to produce, dead-letter it
+                items = self._too_large(source, items)
+                break
         n = len(items)
         room = 0 if self._closing else self._max - self._count
         if room < n:
@@ -103,6 +128,39 @@ class KafkaPublisher:
         if not self._wake.is_set():
             self._wake.set()
         return n
+
+    def _too_large(
+        self, source: str, items: list[tuple[bytes, bytes]]
+    ) -> list[tuple[bytes, bytes]]:
+        keep = []
+        topic = self.topic(source)
+        for key, value in items:
+            size = len(value) + len(key)
+            if size <= self._max_record:
+                keep.append((key, value))
+                continue
+            reason = (
+                f"envelope of {size} bytes is larger than the {self._max_record} bytes a record "
+                "may have (KAFKA_MAX_RECORD_BYTES)"
+            )
+            self._dead_letter(topic, key, value, reason, "RecordTooLargeError")
+        return keep
+
+    def _dead_letter(self, topic: str, key: bytes, value: bytes, reason: str, error: str) -> None:
+        self._letters.append(
+            dead_letter_record(
+                self._producer.settings,
+                "ingest-ws",
+                value,
+                reason=reason,
+                error=error,
+                origin_topic=topic,
+                key=key,
+            )
+        )
+        self.dead_letters += 1
+        metrics.DROPPED.labels(topic, "dead_lettered").inc()
+        self._wake.set()
 
     def _drop(self, source: str, count: int) -> None:
         self.dropped += count
@@ -165,22 +223,86 @@ class KafkaPublisher:
             self._key_partition[(topic, key)] = partition
         return partition
 
-    async def _send_batch(self, batch: Any, topic: str, partition: int) -> None:
-        count = batch.record_count()
+    async def _send_batch(
+        self, batch: Any, topic: str, partition: int, items: list[tuple[bytes, bytes]]
+    ) -> None:
         fut = await self._producer.raw.send_batch(batch, topic, partition=partition)
         self._unacked[(topic, partition)] = fut
-        fut.add_done_callback(lambda f: self._batch_done(f, count))
+        fut.add_done_callback(lambda f: self._batch_done(f, topic, items))
 
-    def _batch_done(self, fut: asyncio.Future[Any], count: int) -> None:
+    def _batch_done(
+        self, fut: asyncio.Future[Any], topic: str, items: list[tuple[bytes, bytes]]
+    ) -> None:
+        count = len(items)
         if fut.cancelled() or fut.exception() is not None:
+            exc = None if fut.cancelled() else fut.exception()
             self.errors += count
             metrics.PUBLISH_ERRORS.inc(count)
-            self.last_error = "cancelled" if fut.cancelled() else repr(fut.exception())
+            self.last_error = "cancelled" if exc is None else repr(exc)
+            if exc is None or is_transient(exc):
+                # back to the front of the buffer: sent again once the broker is back
+                source = self._topics.source_of_raw(topic) or topic
+                self._raw_topic.setdefault(source, topic)
+                self._buf.appendleft((source, items))
+                self._count += count
+            else:
+                self._single.extend((topic, k, v) for k, v in items)
         else:
             self.published += count
             self._acked.inc(count)
-        if self._open:
+        if self._open or self._buf or self._single:
             self._wake.set()  # a held batch may go now
+
+    def _single_done(
+        self, fut: asyncio.Future[Any], *, topic: str, key: bytes, value: bytes
+    ) -> None:
+        """One envelope of a refused batch, sent alone: acked, retried or dead-lettered."""
+        exc = None if fut.cancelled() else fut.exception()
+        if not fut.cancelled() and exc is None:
+            self.published += 1
+            self._acked.inc()
+        elif exc is None or is_transient(exc):
+            self._single.append((topic, key, value))
+            self._wake.set()
+        else:
+            reason = f"the broker refused this envelope: {describe(exc)}"
+            self._dead_letter(topic, key, value, reason, type(exc).__name__)
+
+    def _letter_done(self, fut: asyncio.Future[Any], *, letter: OutRecord) -> None:
+        exc = None if fut.cancelled() else fut.exception()
+        if fut.cancelled() or exc is not None:
+            if exc is None or is_transient(exc):
+                self._letters.append(letter)  # a dead letter is never dropped
+                self._wake.set()
+            else:
+                log.error("dead letter refused by the broker", extra={"error": repr(exc)})
+
+    async def _send_side_queues(self) -> None:
+        """Envelopes of refused batches, one by one, then dead letters."""
+        send = self._producer.send
+        while self._single:
+            topic, key, value = self._single.popleft()
+            try:
+                fut = await send(topic, value, key=key)
+            except Exception as exc:  # refused before sending (e.g. too large for the client)
+                if is_transient(exc):
+                    self._single.appendleft((topic, key, value))
+                    raise
+                reason = f"could not be produced: {describe(exc)}"
+                self._dead_letter(topic, key, value, reason, type(exc).__name__)
+                continue
+            fut.add_done_callback(
+                functools.partial(self._single_done, topic=topic, key=key, value=value)
+            )
+        while self._letters:
+            letter = self._letters.popleft()
+            headers = list(letter[3]) if len(letter) == 4 else []  # type: ignore[misc]
+            try:
+                fut = await send(letter[0], letter[2], key=letter[1], headers=headers)
+            except Exception:
+                self._letters.appendleft(letter)
+                raise
+            fut.add_done_callback(functools.partial(self._letter_done, letter=letter))
 
     async def _send_round(self) -> None:
         """Move buffered envelopes into per-partition batches; send the batches that are full,
@@ -193,8 +315,11 @@ class KafkaPublisher:
             event = self._status.popleft()
             fut = await send(feed_topic, event.to_json(), key=event.key)
             fut.add_done_callback(self._done)
+        if self._single or self._letters:
+            await self._send_side_queues()
         raw = self._producer.raw
         batches = self._open
+        members = self._open_items
         popleft = self._buf.popleft
         cached = self._key_partition
         n = 0
@@ -211,36 +336,44 @@ class KafkaPublisher:
                 batch = batches.get(tp)
                 if batch is None:
                     batch = batches[tp] = raw.create_batch()
+                    members[tp] = []
                 if batch.append(key=key, value=value, timestamp=None) is None:
                     del batches[tp]
-                    await self._send_batch(batch, topic, partition)
+                    await self._send_batch(batch, topic, partition, members.pop(tp))
                     batch = batches[tp] = raw.create_batch()
-                    if batch.append(key=key, value=value, timestamp=None) is None:
-                        del batches[tp]
-                        raise ValueError(f"record larger than max_batch_size ({len(value)} bytes)")
+                    members[tp] = []
+                    batch.append(key=key, value=value, timestamp=None)  # a first record fits
+                members[tp].append((key, value))
         for tp, batch in list(batches.items()):
             previous = self._unacked.get(tp)
             if self._closing or previous is None or previous.done():
                 del batches[tp]
+                items = members.pop(tp)
                 if batch.record_count():
-                    await self._send_batch(batch, *tp)
+                    await self._send_batch(batch, *tp, items)
         self.raw_sent += n
         metrics.BUFFERED.set(self._count)
         self._report_overflow()
 
     async def _run(self) -> None:
+        backoff = Backoff(initial=0.2, maximum=5.0)
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._buf or self._status or self._sendable():
+            while self._buf or self._status or self._single or self._letters or self._sendable():
                 try:
                     await self._send_round()
+                    backoff.reset()
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # broker trouble: keep buffering, retry shortly
                     self.last_error = repr(exc)
-                    log.warning("kafka send failed; retrying", extra={"error": repr(exc)})
-                    await asyncio.sleep(0.5)
+                    delay = backoff.next_delay()
+                    log.warning(
+                        "kafka send failed; retrying",
+                        extra={"error": repr(exc), "retry_in_s": round(delay, 3)},
+                    )
+                    await asyncio.sleep(delay)
                 await asyncio.sleep(0)
 
     def _sendable(self) -> bool:
@@ -261,7 +394,7 @@ class KafkaPublisher:
         loop = asyncio.get_running_loop()
         end = loop.time() + deadline_s
         while (
-            (self._buf or self._status or self._open)
+            (self._buf or self._status or self._open or self._single or self._letters)
             and loop.time() < end
             and self._task is not None
         ):
