@@ -11,7 +11,7 @@ PACKAGES := libs/schemas libs/runtime tools/devstack tools/market-sim \
 EDITABLES := $(foreach p,$(PACKAGES),-e $(p)) -e 'services/normalizer[faust]'
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 
-.PHONY: venv demo test test-fast lint typecheck audit jsonschema clean
+.PHONY: venv demo test test-fast test-chaos lint typecheck audit jsonschema clean
 
 venv: $(STAMP)
 
@@ -30,6 +30,9 @@ test: venv  ## the test suite: real broker, real PostgreSQL, real local servers
 
 test-fast: venv  ## pure tests only (no broker, no database)
 	$(PY) -m pytest -m "not kafka and not postgres and not e2e"
+
+test-chaos: venv  ## the chaos suite alone (poison on every topic, kills, PostgreSQL restart); CHAOS_REPORT=file.json keeps the figures
+	$(PY) -m pytest -m chaos -s
 
 lint: venv
 	$(VENV)/bin/ruff check .
