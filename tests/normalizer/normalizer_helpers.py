@@ -16,7 +16,7 @@ from coinstream.normalizer.settings import NormalizerSettings
 from coinstream.runtime import HttpSettings, KafkaSettings
 from coinstream.schemas import Event, RawEnvelope, RequestMeta, decode_event
 
-RECEIVED = datetime(2026, 3, 1, 16, 50, 0, 123456, tzinfo=UTC)
+RECEIVED = datetime(2026, 6, 1, 16, 50, 0, 123456, tzinfo=UTC)
 """After every documented payload's own times (event_time may not be after received_at)."""
 
 

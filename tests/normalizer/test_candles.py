@@ -65,11 +65,32 @@ def test_late_trade_within_grace_amends_same_candle_with_next_revision() -> None
 
 
 def test_final_revision_after_grace_and_later_trades_are_counted_not_applied() -> None:
-    book = CandleBook(60, 10)
+    book = CandleBook(60, 10, revise_within_s=0)
     out = feed(book, [(10, "100", "1"), (61, "101", "1"), (71, "102", "1")])
     assert [(c.open_time, c.revision, c.final) for c in out] == [(M0, 0, False), (M0, 1, True)]
     assert feed(book, [(30, "999", "1")]) == []
     assert book.too_late == 1
+
+
+def test_a_trade_beyond_grace_revises_the_final_candle_within_the_horizon() -> None:
+    """A backfilled trade for a minute already final: a new revision, still final."""
+    book = CandleBook(60, 10, revise_within_s=600)
+    out = feed(book, [(10, "100", "1"), (61, "101", "1"), (71, "102", "1"), (200, "103", "1")])
+    assert (out[1].open_time, out[1].revision, out[1].final) == (M0, 1, True)
+    [revised] = feed(book, [(30, "99", "2")])
+    assert (revised.event_id, revised.revision, revised.final) == (out[0].event_id, 2, True)
+    assert (revised.trade_count, revised.low, revised.volume) == (2, Decimal(99), Decimal(3))
+    assert book.revised == 1 and book.too_late == 0
+
+
+def test_revisions_stop_at_the_horizon_and_at_what_this_process_built() -> None:
+    book = CandleBook(60, 10, revise_within_s=120)
+    feed(book, [(130, "100", "1"), (200, "101", "1"), (400, "102", "1")])
+    assert feed(book, [(10, "1", "1")]) == []  # before the first minute this process built
+    assert feed(book, [(135, "1", "1")]) == []  # minute 2 closed at 180: 400 is past 180 + 120
+    [c] = feed(book, [(290, "1", "1")])  # minute 4 had no trade: final at once, revision 0
+    assert (c.open_time, c.revision, c.final, c.trade_count) == (at(240), 0, True, 1)
+    assert book.too_late == 2
 
 
 def test_grace_zero_emits_one_final_candle() -> None:

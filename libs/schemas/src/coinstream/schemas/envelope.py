@@ -45,6 +45,11 @@ class RawEnvelope(BaseModel):
     )
     request: RequestMeta | None = Field(None, description="REST request metadata")
     replayed: bool = Field(False, description="True when produced by a replay of a recording")
+    backfilled: bool = Field(
+        False,
+        description="True when fetched from the venue's REST trade history to fill a gap in a "
+        "live stream (the trades it holds are ordinary trades, with their usual ids)",
+    )
 
     @model_validator(mode="after")
     def _received_in_range(self) -> Any:

@@ -218,11 +218,18 @@ FeedStatus = Literal[
     "source_error",
     "circuit_open",
     "circuit_closed",
+    "gap_filled",
+    "gap_unrecoverable",
 ]
 
 
 class FeedStatusEvent(Event):
     """Feed health: disconnect windows, sequence gaps, stale streams, rate limits, errors.
+
+    A ``gap`` names the missing ids (``details.first_missing``/``last_missing``) and the time
+    window; a later ``gap_filled`` says the venue's REST history supplied them (published as
+    raw envelopes with ``backfilled=true``), ``gap_unrecoverable`` which ids could not be
+    fetched and why (``details.reason``). The three share ``details.gap_id``.
 
     Topic ``coinstream.feed-status.v1``, keyed by ``source[:symbol]``.
     """

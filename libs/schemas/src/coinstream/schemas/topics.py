@@ -86,6 +86,23 @@ class Topics:
     def dlq(self) -> str:
         return f"{self.prefix}.dlq.v1"
 
+    @property
+    def ingest_checkpoints(self) -> str:
+        """Internal, compacted: where each ingest-ws stream left off (last trade id per venue
+        and symbol), read at start-up so a restart detects the trades it missed."""
+        return f"{self.prefix}.ingest-ws.checkpoints.v1"
+
+    def internal_specs(self, partitions: int = 3) -> list[TopicSpec]:
+        """Topics the services keep for themselves (not part of the subscriber contract)."""
+        return [
+            TopicSpec(
+                self.ingest_checkpoints,
+                partitions,
+                "venue:stream key, e.g. binance:trade:BTC-USDT",
+                {"cleanup.policy": "compact"},
+            )
+        ]
+
     def all_raw(self, sources: tuple[str, ...] = RAW_SOURCES) -> list[str]:
         return [self.raw(s) for s in sources]
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import orjson
 
 from coinstream.ingest_rest.source import OK, Outcome, RestSource, Validator
+from coinstream.runtime.ratelimit import parse_retry_after
+
+__all__ = ["NOT_JSON", "classify", "classify_status", "decode", "parse_retry_after"]
 
 NOT_JSON = object()
 """Marker for a body that did not decode as JSON."""
@@ -21,41 +22,6 @@ def decode(text: str) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return NOT_JSON
-
-
-def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
-    """Seconds to wait from ``Retry-After`` (seconds or HTTP date) or ``x-ratelimit-reset``.
-
-    ``x-ratelimit-reset`` is read as Unix seconds or as ``2006-01-02 15:04:05 -0700`` (the
-    format CoinMarketCap's official CLI parses). Returns None when neither header is usable.
-    """
-    now = now or datetime.now(UTC)
-    lower = {k.lower(): v for k, v in headers.items()}
-    value = lower.get("retry-after")
-    if value:
-        value = value.strip()
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
-        try:
-            return max(0.0, (parsedate_to_datetime(value) - now).total_seconds())
-        except (TypeError, ValueError):
-            pass
-    reset = lower.get("x-ratelimit-reset")
-    if reset:
-        reset = reset.strip()
-        try:
-            number = float(reset)
-            return max(0.0, number - now.timestamp()) if number > 1e9 else max(0.0, number)
-        except ValueError:
-            pass
-        try:
-            when = datetime.strptime(reset, "%Y-%m-%d %H:%M:%S %z")
-            return max(0.0, (when - now).total_seconds())
-        except ValueError:
-            pass
-    return None
 
 
 def classify_status(status: int, headers: Mapping[str, str]) -> Outcome | None:

@@ -26,10 +26,10 @@ from coinstream.ingest_rest.errors import (
     TransientSourceError,
 )
 from coinstream.ingest_rest.publisher import Publisher, build_envelope, request_url
-from coinstream.ingest_rest.ratelimit import RateBudget
 from coinstream.ingest_rest.redaction import public_params, redact
 from coinstream.ingest_rest.source import Endpoint, Outcome, Request, RestSource, SourceSettings
 from coinstream.runtime import Backoff
+from coinstream.runtime.ratelimit import RateBudget
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,12 @@ future (a bad clock, a poisoned feed) cannot push the watermark ahead and make e
 real trade "too late" (the receipt time is recorded in the envelope, so replays agree). A candle
 ``[open, open + interval)`` is emitted (revision 0) when the watermark reaches its close; a
 trade for it that arrives later but within ``grace`` amends it (next revision, same id); when
-the watermark passes ``close + grace`` the candle is emitted once more with ``final=True`` and
-forgotten. Trades later than that are counted in ``too_late`` and dropped.
+the watermark passes ``close + grace`` the candle is emitted once more with ``final=True``.
+A final candle is kept for ``revise_within_s`` after its close: a trade for it that arrives
+later still (a trade backfilled from the venue's REST history after a gap) revises it again
+(next revision, still final). Candles only revise what this process built: after a restart,
+minutes before the first trade re-read (``known_since``) are not rebuilt, so late trades for
+them are counted in ``too_late`` and dropped, like trades older than the revision horizon.
 
 Emissions depend only on the order of trades within one venue+symbol (one partition), so
 re-reading the same records after a restart re-emits identical (id, revision, content).
@@ -52,18 +56,28 @@ class _Candle:
 class _Series:
     watermark: datetime
     due: datetime  # the earliest watermark at which some candle must be emitted or finalized
+    known_since: datetime  # open time of the first candle this process built
     candles: dict[datetime, _Candle] = field(default_factory=dict)
     current: _Candle | None = None  # the latest open candle (fast path)
+    closed: dict[datetime, _Candle] = field(default_factory=dict)  # final, still revisable
 
 
 class CandleBook:
     """All open candles. ``add()`` returns the candle events a trade causes."""
 
-    def __init__(self, interval_s: int = 60, grace_s: float = 10.0, lead_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        interval_s: int = 60,
+        grace_s: float = 10.0,
+        lead_s: float = 2.0,
+        revise_within_s: float = 3600.0,
+    ) -> None:
         self.interval = timedelta(seconds=interval_s)
         self.grace = timedelta(seconds=grace_s)
         self.lead = timedelta(seconds=lead_s)
+        self.revise_within = timedelta(seconds=revise_within_s)
         self.invalid = 0
+        self.revised = 0
         self.label = "1m" if interval_s == 60 else f"{interval_s}s"
         self._minute = interval_s == 60
         self._series: dict[tuple[str, str], _Series] = {}
@@ -96,7 +110,7 @@ class CandleBook:
         mark = time if time <= horizon else horizon  # how far this trade may move the watermark
         series = self._series.get((venue, symbol))
         if series is None:
-            series = self._series[(venue, symbol)] = _Series(watermark=mark, due=mark)
+            series = self._series[(venue, symbol)] = _Series(mark, mark, self._bucket(time))
         candle = series.current
         if candle is not None and candle.open_time <= time < candle.close_time:
             # fast path: the latest minute of this series
@@ -112,8 +126,7 @@ class CandleBook:
             open_time = self._bucket(time)
             close_time = open_time + self.interval
             if close_time + self.grace <= series.watermark:
-                self.too_late += 1
-                return []
+                return self._revise(venue, symbol, series, time, price, size, received_at)
             candle = series.candles.get(open_time)
             if candle is None:
                 candle = series.candles[open_time] = _Candle(
@@ -164,6 +177,8 @@ class CandleBook:
             if end + self.grace <= series.watermark:
                 self._emit(venue, symbol, c, received_at, True, out)
                 del series.candles[start]
+                if self.revise_within > timedelta(0):
+                    series.closed[start] = c
                 if series.current is c:
                     series.current = None
                 continue
@@ -171,6 +186,46 @@ class CandleBook:
                 self._emit(venue, symbol, c, received_at, False, out)
             due = end + self.grace if due is None else min(due, end + self.grace)
         series.due = due if due is not None else series.watermark + self.interval
+        if series.closed:
+            horizon = series.watermark - self.revise_within
+            for start in [t for t in series.closed if t + self.interval < horizon]:
+                del series.closed[start]
+
+    def _revise(
+        self,
+        venue: str,
+        symbol: str,
+        series: _Series,
+        time: datetime,
+        price: Decimal,
+        size: Decimal,
+        received_at: datetime,
+    ) -> list[CandleEvent]:
+        """A trade for a candle already final: revise it (next revision, still final) while
+        it is within ``revise_within_s`` of the watermark and was built by this process."""
+        open_time = self._bucket(time)
+        close_time = open_time + self.interval
+        if open_time < series.known_since or close_time + self.revise_within <= series.watermark:
+            self.too_late += 1
+            return []
+        candle = series.closed.get(open_time)
+        if candle is None:  # a minute that had no trade: it is final at once
+            candle = _Candle(open_time, close_time, price, price, price, price, time, time)
+            series.closed[open_time] = candle
+        else:
+            if time < candle.first_time:
+                candle.first_time, candle.open = time, price
+            if time >= candle.last_time:
+                candle.last_time, candle.close = time, price
+            candle.high = max(candle.high, price)
+            candle.low = min(candle.low, price)
+        candle.volume += size
+        candle.quote_volume += price * size
+        candle.count += 1
+        self.revised += 1
+        out: list[CandleEvent] = []
+        self._emit(venue, symbol, candle, received_at, True, out)
+        return out
 
     def _emit(
         self,

@@ -73,7 +73,9 @@ class Normalizer:
         self.dedup = DedupWindow(settings.dedup_window)
         c = settings.candles
         lead = settings.watermark_lead_s
-        self.candles = CandleBook(c.interval_s, c.grace_s, lead) if c.enabled else None
+        self.candles = (
+            CandleBook(c.interval_s, c.grace_s, lead, c.revise_within_s) if c.enabled else None
+        )
         k = settings.consolidated
         self.consolidator = (
             Consolidator(
@@ -160,6 +162,8 @@ class Normalizer:
         env = decode_envelope(value)
         stats = self.stats
         stats["records"][env.source] += 1
+        if env.backfilled:
+            stats["misc"]["backfilled"] += 1
         self.totals["records"] += 1
         parser = self.parsers.get(env.source)
         if parser is None:
@@ -224,6 +228,7 @@ class Normalizer:
         candles = self.candles
         if candles and (not agg or self._candles_from_agg):
             before_late, before_amended = candles.too_late, candles.amended
+            before_revised = candles.revised
             emitted = candles.add(
                 venue, event.symbol, event.event_time, price, size, event.received_at, tp,
                 offset, notional,
@@ -239,6 +244,7 @@ class Normalizer:
                     extra={"venue": venue, "symbol": event.symbol, "trade_id": trade_id},
                 )
             self.stats["misc"]["amended"] += candles.amended - before_amended
+            self.stats["misc"]["revised"] += candles.revised - before_revised
         consolidator = self.consolidator
         if consolidator and not agg:
             for consolidated in consolidator.add(

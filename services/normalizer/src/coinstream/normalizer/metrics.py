@@ -11,6 +11,13 @@ DUPLICATES = Counter("normalizer_duplicates_total", "Events dropped as duplicate
 IGNORED = Counter("normalizer_ignored_frames_total", "Heartbeat/status/ack frames ignored")
 LATE_TRADES = Counter("normalizer_late_trades_total", "Trades later than the candle grace")
 AMENDED = Counter("normalizer_candle_amendments_total", "Candle revisions from late trades")
+REVISED = Counter(
+    "normalizer_candle_revisions_after_final_total",
+    "Final candles revised by trades later than the grace (backfilled after a gap)",
+)
+BACKFILLED = Counter(
+    "normalizer_backfilled_records_total", "Raw records fetched from REST history to fill a gap"
+)
 UNMAPPED = Gauge("normalizer_unmapped_ids", "Source ids/symbols the registry does not know")
 OPEN_CANDLES = Gauge("normalizer_open_candles", "Candles not yet final")
 BATCH_SECONDS = Histogram(
@@ -35,5 +42,7 @@ def record(stats: dict[str, dict[str, int]]) -> None:
     IGNORED.inc(misc.get("ignored", 0))
     LATE_TRADES.inc(misc.get("late_trades", 0))
     AMENDED.inc(misc.get("amended", 0))
+    REVISED.inc(misc.get("revised", 0))
+    BACKFILLED.inc(misc.get("backfilled", 0))
     for bucket in stats.values():
         bucket.clear()

@@ -20,6 +20,12 @@ class CandleSettings(BaseModel):
     interval_s: int = Field(60, gt=0, description="Candle length in seconds")
     grace_s: float = Field(10.0, ge=0, description="Late trades within this are amendments")
     from_agg_trades: bool = Field(False, description="Also count Binance aggTrades")
+    revise_within_s: float = Field(
+        3600.0,
+        ge=0,
+        description="A final candle may still be revised (a trade backfilled after a gap) "
+        "this long after its close, while the process that built it runs; 0 disables",
+    )
 
 
 class ConsolidatedSettings(BaseModel):

@@ -9,12 +9,17 @@ names, SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS control messages answered with
 ``binance.shutdown`` (``serverShutdown`` then close) and ``binance.max_age_s`` (the 24 h limit).
 ``binance.firehose`` (benchmarks): new connections get trade/bookTicker frames as fast as the
 server can send them, independent of the market rate.
+
+REST trade history: ``GET /binance/api/v3/historicalTrades?symbol=BTCUSDT&fromId=N&limit=M``
+(limit default 500, at most 1000; without ``fromId`` the newest trades), serving the very
+trades the streams sent, with the faults of ``history``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections import deque
@@ -27,6 +32,7 @@ import orjson
 from aiohttp import web
 
 from coinstream.marketsim.app import SIM_KEY, Simulator
+from coinstream.marketsim.history import answer_fault, available
 from coinstream.marketsim.market import Quote, Trade
 from coinstream.marketsim.wsfaults import Wire, cancel, reject_upgrade, websocket
 
@@ -381,6 +387,62 @@ async def combined_stream(request: web.Request) -> web.StreamResponse:
     return ws
 
 
+def history_item(t: Trade) -> dict[str, Any]:
+    """One trade as ``/api/v3/historicalTrades`` lists it (same id as the trade stream)."""
+    return {
+        "id": t.trade_id,
+        "price": _dec(t.price),
+        "qty": _dec(t.size),
+        "quoteQty": _dec(t.price * t.size),
+        "time": _ms(t.time),
+        "isBuyerMaker": t.side == "sell",
+        "isBestMatch": True,
+    }
+
+
+async def historical_trades(request: web.Request) -> web.Response:
+    sim = request.app[SIM_KEY]
+    fault = await answer_fault(
+        sim,
+        "binance",
+        request,
+        {
+            "code": -1003,
+            "msg": "Too many requests; current limit of IP is 6000 request weight per 1 MINUTE.",
+        },
+    )
+    if fault is not None:
+        return fault
+    by_native = {venue_symbol(s): s for s in sim.market.instruments}
+    symbol = by_native.get(request.query.get("symbol", ""))
+    if symbol is None:
+        return web.json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
+    try:
+        limit = int(request.query.get("limit", "500"))
+        from_id = request.query.get("fromId")
+        start_id = int(from_id) if from_id is not None else None
+    except ValueError:
+        return web.json_response(
+            {"code": -1100, "msg": "Illegal characters found in parameter."}, status=400
+        )
+    if not 1 <= limit <= 1000:
+        return web.json_response(
+            {"code": -1100, "msg": "Illegal characters found in parameter 'limit'."}, status=400
+        )
+    trades = available(sim, "binance", symbol)
+    if not trades:
+        return web.json_response([])
+    first = trades[0].trade_id
+    if start_id is None:
+        start = max(0, len(trades) - limit)
+    else:
+        start = max(0, start_id - first)
+    return web.json_response(
+        [history_item(t) for t in itertools.islice(trades, start, start + limit)]
+    )
+
+
 def setup(app: web.Application, sim: Simulator) -> None:
     app[CONNECTIONS] = set()
     app.router.add_get("/binance/stream", combined_stream)
+    app.router.add_get("/binance/api/v3/historicalTrades", historical_trades)

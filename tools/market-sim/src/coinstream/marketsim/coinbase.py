@@ -25,6 +25,7 @@ import orjson
 from aiohttp import web
 
 from coinstream.marketsim.app import SIM_KEY, Simulator
+from coinstream.marketsim.history import answer_fault, available
 from coinstream.marketsim.market import Quote, Trade
 from coinstream.marketsim.wsfaults import Wire, cancel, reject_upgrade, websocket
 
@@ -240,5 +241,54 @@ async def advanced_trade(request: web.Request) -> web.StreamResponse:
     return ws
 
 
+async def market_trades(request: web.Request) -> web.Response:
+    """``GET /coinbase/api/v3/brokerage/market/products/{product_id}/ticker?limit=&start=&end=``
+    (public market trades): trades in ``[start, end)`` (UNIX seconds), newest first, at most
+    ``limit`` (required, 1-1000), with the best bid and ask."""
+    sim = request.app[SIM_KEY]
+    fault = await answer_fault(
+        sim, "coinbase", request, {"error": "RATE_LIMIT_EXCEEDED", "message": "Too many requests"}
+    )
+    if fault is not None:
+        return fault
+    product = request.match_info["product_id"]
+    if product not in sim.market.instruments:
+        return web.json_response(
+            {"error": "NOT_FOUND", "message": "ProductID not found", "error_details": product},
+            status=404,
+        )
+    try:
+        limit = int(request.query["limit"])
+        start = datetime.fromtimestamp(float(request.query.get("start", "0")), UTC)
+        end_text = request.query.get("end")
+        end = datetime.fromtimestamp(float(end_text), UTC) if end_text else datetime.now(UTC)
+    except (KeyError, ValueError):
+        return web.json_response(
+            {
+                "error": "INVALID_ARGUMENT",
+                "message": "limit is required; start/end are UNIX seconds",
+            },
+            status=400,
+        )
+    if not 1 <= limit <= 1000:
+        return web.json_response(
+            {"error": "INVALID_ARGUMENT", "message": "limit 1-1000"}, status=400
+        )
+    trades = available(sim, "coinbase", product)
+    picked = []
+    for t in reversed(trades):
+        if t.time < start:
+            break
+        if t.time < end:
+            picked.append({**trade_item(t), "bid": "", "ask": "", "exchange": "coinbase"})
+            if len(picked) >= limit:
+                break
+    price = sim.market.price(product)
+    return web.json_response({"trades": picked, "best_bid": _s(price), "best_ask": _s(price)})
+
+
 def setup(app: web.Application, sim: Simulator) -> None:
     app.router.add_get("/coinbase", advanced_trade)
+    app.router.add_get(
+        "/coinbase/api/v3/brokerage/market/products/{product_id}/ticker", market_trades
+    )

@@ -16,8 +16,6 @@ import asyncio
 import contextlib
 import random
 import time
-from collections import deque
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -26,12 +24,14 @@ import orjson
 from aiohttp import web
 
 from coinstream.marketsim.app import SIM_KEY, Simulator
+from coinstream.marketsim.history import answer_fault, available
 from coinstream.marketsim.market import Quote, Trade
 from coinstream.marketsim.wsfaults import Wire, cancel, reject_upgrade, websocket
 
 HISTORY = 50
 HEARTBEAT_INTERVAL_S = 1.0
-HISTORY_KEY: web.AppKey[dict[str, deque[Trade]]] = web.AppKey("kraken_history")
+REST_PAIRS = {"BTC-USD": ("XBTUSD", "XXBTZUSD"), "ETH-USD": ("ETHUSD", "XETHZUSD")}
+"""Canonical symbol -> (REST pair name, key of the result object), as the venue names them."""
 
 
 def kraken_symbol(symbol: str) -> str:
@@ -64,10 +64,9 @@ def trade_item(t: Trade) -> dict[str, Any]:
 
 
 class _Connection:
-    def __init__(self, sim: Simulator, wire: Wire, history: dict[str, deque[Trade]]) -> None:
+    def __init__(self, sim: Simulator, wire: Wire) -> None:
         self.sim = sim
         self.wire = wire
-        self.history = history
         self.subs: dict[str, set[str]] = {"ticker": set(), "trade": set()}
         self.quotes: dict[str, Quote] = {}
         self.opens: dict[str, Decimal] = {}
@@ -242,7 +241,8 @@ class _Connection:
             data = [self._ticker(symbol, self.sim.market.price(symbol), datetime.now(UTC))]
             await self._send({"channel": "ticker", "type": "snapshot", "data": data}, data=True)
         else:
-            trades = [trade_item(t) for t in self.history.get(symbol, ())]
+            recent = list(available(self.sim, "kraken", symbol))[-HISTORY:]
+            trades = [trade_item(t) for t in recent]
             await self._send({"channel": "trade", "type": "snapshot", "data": trades}, data=True)
 
 
@@ -254,7 +254,7 @@ async def websocket_v2(request: web.Request) -> web.StreamResponse:
     ws = websocket()
     await ws.prepare(request)
     wire = Wire(sim, "kraken", ws, request)
-    conn = _Connection(sim, wire, request.app[HISTORY_KEY])
+    conn = _Connection(sim, wire)
     sim.record("kraken.connections", {"at": datetime.now(UTC).isoformat()})
     tasks: list[asyncio.Task[Any]] = []
     try:
@@ -288,21 +288,56 @@ async def websocket_v2(request: web.Request) -> web.StreamResponse:
     return ws
 
 
+def rest_pair(symbol: str) -> tuple[str, str]:
+    """(REST pair name, result key): ``XBTUSD``/``XXBTZUSD`` for BTC-USD."""
+    return REST_PAIRS.get(symbol) or (symbol.replace("-", ""),) * 2
+
+
+def _rest_row(t: Trade) -> list[Any]:
+    seconds = orjson.Fragment(f"{t.time.timestamp():.4f}".encode())
+    side = "b" if t.side == "buy" else "s"
+    return [_num(t.price), _num(t.size), seconds, side, "l" if t.trade_id % 3 else "m", "",
+            t.trade_id]  # fmt: skip
+
+
+async def public_trades(request: web.Request) -> web.Response:
+    """``GET /kraken/0/public/Trades?pair=XBTUSD&since=T&count=N``: trades after ``since``
+    (UNIX seconds, or the nanosecond ``last`` of a previous answer), oldest first, at most
+    ``count`` (1-1000, default 1000), and ``last`` to continue from."""
+    sim = request.app[SIM_KEY]
+    fault = await answer_fault(sim, "kraken", request, {"error": ["EAPI:Rate limit exceeded"]})
+    if fault is not None:
+        return fault
+    wanted = request.query.get("pair", "")
+    symbol = next(
+        (s for s in sim.market.instruments
+         if wanted in (rest_pair(s)[0], rest_pair(s)[1], kraken_symbol(s))),
+        None,
+    )  # fmt: skip
+    if symbol is None:
+        return web.json_response({"error": ["EQuery:Unknown asset pair"]})
+    try:
+        since_text = request.query.get("since", "0")
+        since = float(since_text)
+        if since > 1e15:  # nanoseconds (a previous answer's ``last``)
+            since = int(since_text) / 1e9
+        count = int(request.query.get("count", "1000"))
+    except ValueError:
+        return web.json_response({"error": ["EGeneral:Invalid arguments"]})
+    count = max(1, min(count, 1000))
+    rows = []
+    last_ns = int(since * 1e9)
+    for t in available(sim, "kraken", symbol):
+        if t.time.timestamp() > since:
+            rows.append(_rest_row(t))
+            last_ns = int(t.time.timestamp() * 1e9)
+            if len(rows) >= count:
+                break
+    key = rest_pair(symbol)[1]
+    body = {"error": [], "result": {key: rows, "last": str(last_ns)}}
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
 def setup(app: web.Application, sim: Simulator) -> None:
-    history: dict[str, deque[Trade]] = {}
-    app[HISTORY_KEY] = history
-
-    async def _keep_history(app: web.Application) -> AsyncIterator[None]:
-        async def _run() -> None:
-            with sim.market.subscribe() as sub:
-                async for tick in sub:
-                    if isinstance(tick, Trade):
-                        history.setdefault(tick.symbol, deque(maxlen=HISTORY)).append(tick)
-
-        task = asyncio.create_task(_run(), name="kraken-history")
-        yield
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-    app.cleanup_ctx.append(_keep_history)
     app.router.add_get("/kraken/v2", websocket_v2)
+    app.router.add_get("/kraken/0/public/Trades", public_trades)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections import deque
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -81,8 +82,16 @@ class Subscription:
             yield await self.queue.get()
 
 
+HISTORY = 200_000
+"""Trades remembered per instrument for the venues' REST trade-history endpoints."""
+
+
 class Market:
-    """Generates ``rate`` trades per second per instrument (each followed by a quote)."""
+    """Generates ``rate`` trades per second per instrument (each followed by a quote).
+
+    Every trade is also kept (the last ``history`` per instrument), so the venues' REST
+    trade-history endpoints serve the very trades their WebSockets streamed.
+    """
 
     def __init__(
         self,
@@ -90,6 +99,7 @@ class Market:
         rate: float = 5.0,
         seed: int | None = None,
         volatility: float = 0.0005,
+        history: int = HISTORY,
     ) -> None:
         self.instruments = {i.symbol: i for i in instruments}
         self.rate = rate
@@ -100,6 +110,9 @@ class Market:
         self._update_ids = dict.fromkeys(self.instruments, 5_000_000)
         self._subs: list[Subscription] = []
         self._paused = False
+        self._history: dict[str, deque[Trade]] = {
+            s: deque(maxlen=history) for s in self.instruments
+        }
 
     def price(self, symbol: str) -> Decimal:
         return self._prices[symbol]
@@ -112,6 +125,33 @@ class Market:
 
     def pause(self, paused: bool = True) -> None:
         self._paused = paused
+
+    def history(self, symbol: str) -> Sequence[Trade]:
+        """The remembered trades of ``symbol``, oldest first (ids are contiguous)."""
+        return self._history[symbol]
+
+    def trades_from(self, symbol: str, from_id: int, limit: int) -> list[Trade]:
+        """Up to ``limit`` remembered trades with id >= ``from_id``, oldest first."""
+        trades = self._history[symbol]
+        if not trades:
+            return []
+        start = max(0, from_id - trades[0].trade_id)
+        return [trades[i] for i in range(start, min(len(trades), start + limit))]
+
+    def trades_between(
+        self, symbol: str, start: datetime, end: datetime, limit: int
+    ) -> list[Trade]:
+        """Up to ``limit`` remembered trades with ``start <= time < end``, NEWEST first (the
+        order Coinbase's market-trades endpoint uses)."""
+        out: list[Trade] = []
+        for t in reversed(self._history[symbol]):
+            if t.time < start:
+                break
+            if t.time < end:
+                out.append(t)
+                if len(out) >= limit:
+                    break
+        return out
 
     @contextlib.contextmanager
     def subscribe(self, symbols: set[str] | None = None) -> Iterator[Subscription]:
@@ -142,6 +182,7 @@ class Market:
         size = (inst.lot * self._rng.randint(1, 5000)).quantize(inst.lot)
         side: Literal["buy", "sell"] = "buy" if self._rng.random() < 0.5 else "sell"
         trade = Trade(symbol, self._trade_ids[symbol], price, size, side, now)
+        self._history[symbol].append(trade)
         self._update_ids[symbol] += 1
         spread = max(inst.tick, (price * Decimal("0.0001")).quantize(inst.tick))
         quote = Quote(

@@ -25,7 +25,15 @@ from coinstream.normalizer.parsers.common import (
     sequence_id,
     venue_price,
 )
-from coinstream.normalizer.values import from_epoch, loads, opt_decimal, require, to_decimal
+from coinstream.normalizer.values import (
+    as_dict,
+    as_list,
+    from_epoch,
+    loads,
+    opt_decimal,
+    require,
+    to_decimal,
+)
 from coinstream.schemas import CandleEvent
 
 VENUE = "binance"
@@ -114,7 +122,42 @@ def _fast(env: Envelope, registry: Registry, hint: str | None) -> AnyEvent | Non
     return None
 
 
+HISTORY_CHANNEL = "/api/v3/historicalTrades"
+"""Older trades (REST), fetched by ingest-ws to fill a gap (``backfilled=true``)."""
+
+
+def _history(env: Envelope, registry: Registry, hint: str | None) -> list[AnyEvent]:
+    """``[{"id", "price", "qty", "quoteQty", "time", "isBuyerMaker", ...}]``: the same trades
+    (and event ids) as the ``<symbol>@trade`` stream; the symbol is the request's."""
+    params = (env.request or {}).get("params") or {}
+    native = params.get("symbol")
+    if not isinstance(native, str):
+        raise ParseError("historicalTrades envelope has no request symbol")
+    inst = registry.instrument(VENUE, native, hint)
+    out: list[AnyEvent] = []
+    for raw_t in as_list(loads(env.payload), "historicalTrades body"):
+        t = as_dict(raw_t, "historical trade")
+        trade_id = sequence_id(require(t, "id", "historical trade"), "binance historical trade id")
+        out.append(
+            venue_price(
+                env,
+                VENUE,
+                inst,
+                "trade",
+                trade_id,
+                event_time=from_epoch(require(t, "time", "historical trade"), name="trade time"),
+                price=to_decimal(require(t, "price", "historical trade"), "price"),
+                size=to_decimal(require(t, "qty", "historical trade"), "qty"),
+                side="sell" if t.get("isBuyerMaker") else "buy",
+                trade_id=trade_id,
+            )
+        )
+    return out
+
+
 def _parse(env: Envelope, registry: Registry, hint: str | None) -> list[AnyEvent]:
+    if env.channel == HISTORY_CHANNEL:
+        return _history(env, registry, hint)
     frame = loads(env.payload)
     if not isinstance(frame, dict):
         raise ParseError("binance frame must be a JSON object")

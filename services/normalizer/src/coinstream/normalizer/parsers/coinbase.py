@@ -112,8 +112,14 @@ def _fast_trades(env: Envelope, registry: Registry) -> list[AnyEvent] | None:
     return out
 
 
+HISTORY_CHANNEL = "/api/v3/brokerage/market/products/{product_id}/ticker"
+"""Public market trades (REST), fetched by ingest-ws to fill a gap (``backfilled=true``)."""
+
+
 def _parse(env: Envelope, registry: Registry) -> list[AnyEvent]:
     msg = as_dict(loads(env.payload), "coinbase message")
+    if env.channel == HISTORY_CHANNEL:  # {"trades": [...], "best_bid": ..., "best_ask": ...}
+        return _trades(env, registry, [{"trades": require(msg, "trades", "market trades")}])
     channel = msg.get("channel", env.channel)
     if channel in IGNORED or msg.get("type") in ("subscriptions", "heartbeat"):
         return []

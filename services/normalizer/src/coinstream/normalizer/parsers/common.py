@@ -34,6 +34,7 @@ class Envelope(msgspec.Struct, frozen=True):
     request: dict[str, Any] | None = None
     replayed: bool = False
     received_text: str = ""
+    backfilled: bool = False
 
 
 class _WireEnvelope(msgspec.Struct, frozen=True):
@@ -48,6 +49,7 @@ class _WireEnvelope(msgspec.Struct, frozen=True):
     connection_id: str | None = None
     request: dict[str, Any] | None = None
     replayed: bool = False
+    backfilled: bool = False
 
 
 _envelope_decoder = msgspec.json.Decoder(Envelope)
@@ -77,6 +79,7 @@ def decode_envelope(value: bytes | str) -> Envelope:
             return Envelope(
                 wire.source, wire.channel, received, wire.payload, ENVELOPE_VERSION,
                 wire.envelope_id, wire.connection_id, wire.request, wire.replayed, text,
+                wire.backfilled,
             )  # fmt: skip
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, ValueError):
         pass  # not the common form: decode again for the exact error or the general time form

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from coinstream.normalizer import fastprice
+from coinstream.normalizer.errors import ParseError
 from coinstream.normalizer.fastprice import hashed_id, utc_text
 from coinstream.normalizer.identity import Registry
 from coinstream.normalizer.parsers.common import (
@@ -62,7 +63,7 @@ def parse(env: Envelope, registry: Registry, hint: str | None = None) -> list[An
             events = None
         if events is not None:
             return events
-    return _parse(env, registry)
+    return _parse(env, registry, hint)
 
 
 def _fast_trades(env: Envelope, registry: Registry) -> list[AnyEvent] | None:
@@ -102,7 +103,53 @@ def _fast_trades(env: Envelope, registry: Registry) -> list[AnyEvent] | None:
     return out
 
 
-def _parse(env: Envelope, registry: Registry) -> list[AnyEvent]:
+HISTORY_CHANNEL = "/0/public/Trades"
+"""Recent trades (REST), fetched by ingest-ws to fill a gap (``backfilled=true``)."""
+
+
+def _history(env: Envelope, registry: Registry, hint: str | None) -> list[AnyEvent]:
+    """``{"error": [], "result": {PAIR: [[price, volume, time, side, type, misc, trade_id],
+    ...], "last": ns}}``: the same trades (and event ids) as the ``trade`` channel. The REST
+    pair names (``XXBTZUSD``) differ from the WebSocket's, so the symbol comes from the record
+    key (``kraken:BTC-USD``)."""
+    msg = as_dict(loads(env.payload), "kraken Trades body")
+    errors = msg.get("error") or []
+    if errors:
+        raise ParseError(f"kraken error: {errors!r}")
+    if not hint or "-" not in hint:
+        raise ParseError("kraken Trades envelope has no symbol in its key (kraken:BASE-QUOTE)")
+    inst = registry.instrument(VENUE, hint.replace("-", "/"), hint)
+    result = as_dict(require(msg, "result", "kraken Trades body"), "kraken result")
+    out: list[AnyEvent] = []
+    for name, rows in result.items():
+        if name == "last":
+            continue
+        for raw_row in as_list(rows, "kraken trades"):
+            row = as_list(raw_row, "kraken trade row")
+            if len(row) < 7:
+                raise ParseError(f"kraken trade row has {len(row)} fields, expected 7")
+            trade_id = sequence_id(row[6], "kraken trade_id")
+            side = {"b": "buy", "s": "sell"}.get(str(row[3]))
+            out.append(
+                venue_price(
+                    env,
+                    VENUE,
+                    inst,
+                    "trade",
+                    trade_id,
+                    event_time=parse_time(row[2], "s", name="trade time"),
+                    price=to_decimal(row[0], "price"),
+                    size=to_decimal(row[1], "volume"),
+                    side=side,
+                    trade_id=trade_id,
+                )
+            )
+    return out
+
+
+def _parse(env: Envelope, registry: Registry, hint: str | None = None) -> list[AnyEvent]:
+    if env.channel == HISTORY_CHANNEL:
+        return _history(env, registry, hint)
     msg = as_dict(loads(env.payload), "kraken message")
     if "method" in msg:  # subscribe/unsubscribe acks and pongs
         return []

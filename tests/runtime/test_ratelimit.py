@@ -2,7 +2,7 @@
 
 import random
 
-from coinstream.ingest_rest.ratelimit import RateBudget, SlidingWindow
+from coinstream.runtime.ratelimit import RateBudget, SlidingWindow
 
 
 def test_window_allows_limit_then_reports_wait_until_oldest_expires() -> None:

@@ -1,4 +1,6 @@
-"""A provider's request budget: sliding windows (calls per minute, credits per day) plus pauses.
+"""A provider's request budget: sliding windows (calls per minute, credits per day) plus pauses,
+and the parsing of ``Retry-After``. Shared by every service that calls a REST API (ingest-rest
+polling, ingest-ws backfilling trade history).
 
 Pure and clock-free: callers pass ``now`` (monotonic seconds). ``reserve(now, cost)`` either
 records the spend and returns 0, or returns how long to wait before asking again. A sliding
@@ -8,7 +10,10 @@ log guarantees that no window of ``window_s`` seconds ever holds more than ``lim
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 
 @dataclass
@@ -91,3 +96,38 @@ class RateBudget:
 
     def remaining(self, now: float) -> dict[str, int]:
         return {w.name: w.remaining(now) for w in self.windows}
+
+
+def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """Seconds to wait from ``Retry-After`` (seconds or HTTP date) or ``x-ratelimit-reset``.
+
+    ``x-ratelimit-reset`` is read as Unix seconds or as ``2006-01-02 15:04:05 -0700`` (the
+    format CoinMarketCap's official CLI parses). Returns None when neither header is usable.
+    """
+    now = now or datetime.now(UTC)
+    lower = {k.lower(): v for k, v in headers.items()}
+    value = lower.get("retry-after")
+    if value:
+        value = value.strip()
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+        try:
+            return max(0.0, (parsedate_to_datetime(value) - now).total_seconds())
+        except (TypeError, ValueError):
+            pass
+    reset = lower.get("x-ratelimit-reset")
+    if reset:
+        reset = reset.strip()
+        try:
+            number = float(reset)
+            return max(0.0, number - now.timestamp()) if number > 1e9 else max(0.0, number)
+        except ValueError:
+            pass
+        try:
+            when = datetime.strptime(reset, "%Y-%m-%d %H:%M:%S %z")
+            return max(0.0, (when - now).total_seconds())
+        except ValueError:
+            pass
+    return None
