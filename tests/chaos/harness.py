@@ -9,7 +9,6 @@ import json
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from coinstream.marketsim.market import Market, Trade
 from coinstream.marketsim.server import SimServer
 from coinstream.runtime import KafkaProducer, KafkaSettings
 from coinstream.schemas import DeadLetter, Topics
+from support.rawtrades import trades_in
 
 from .corpus import Poison
 
@@ -33,11 +33,8 @@ TRADE_VENUES = {
     "coinbase": ("BTC-USD", "ETH-USD"),
     "kraken": ("BTC-USD", "ETH-USD"),
 }
-NATIVE: dict[str, Callable[[str], str]] = {
-    "binance": lambda s: s.replace("-", ""),
-    "coinbase": lambda s: s,
-    "kraken": lambda s: s.replace("-", "/"),
-}
+Trade_ = tuple[str, int]
+"""(canonical symbol, trade id)."""
 
 
 @dataclass
@@ -216,44 +213,59 @@ class ChaosStack:
             out[key] = letter
         return out
 
-    async def raw_trades(
-        self, poison: set[tuple[str, int, int]]
-    ) -> dict[str, set[tuple[str, str]]]:
-        """venue -> {(native symbol, trade id)} of every trade on the raw topics, except the
-        ``poison`` records (topic, partition, offset) the test injected."""
+    async def raw_trades(self, poison: set[tuple[str, int, int]]) -> dict[str, set[Trade_]]:
+        """venue -> {(symbol, trade id)} of every trade on the raw topics (live frames and
+        backfilled REST pages), except the ``poison`` records the test injected."""
         topics = [self.topics.raw(v) for v in TRADE_VENUES]
-        records = await read_topic(self.kafka, topics, timeout=8, until=lambda _: False)
-        out: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        records = await read_topic(
+            self.kafka, topics, timeout=30, until=lambda _: False, idle_s=1.0
+        )
+        out: dict[str, set[Trade_]] = defaultdict(set)
         for r in records:
             if (r.topic, r.partition, r.offset) in poison:
                 continue
-            venue = self.topics.source_of_raw(r.topic)
             try:
-                env = json.loads(r.value)
-                payload = json.loads(env["payload"])
-            except (TypeError, ValueError, KeyError):
+                found = trades_in(r)
+            except (TypeError, ValueError, KeyError, AttributeError):
                 continue  # poison
-            if not isinstance(payload, dict) or env.get("source") != venue:
-                continue
-            out[venue or ""] |= _trades_in(venue or "", payload)
+            for (venue, symbol), ids in found.items():
+                out[venue] |= {(symbol, i) for i in ids}
         return out
 
-    async def stored_trades(self) -> tuple[dict[str, set[tuple[str, str]]], int]:
-        """venue -> {(native symbol, trade id)} in PostgreSQL, and the duplicate count."""
+    async def stored_trades(self) -> tuple[dict[str, set[Trade_]], int]:
+        """venue -> {(symbol, trade id)} in PostgreSQL, and the duplicate count."""
         rows = await self.sql(
-            "SELECT source, native_symbol, trade_id, count(*) AS n FROM prices"
+            "SELECT source, symbol, trade_id, count(*) AS n FROM prices"
             " WHERE kind = 'trade' GROUP BY 1, 2, 3"
         )
-        out: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        out: dict[str, set[Trade_]] = defaultdict(set)
         dupes = 0
         for r in rows:
-            out[r["source"]].add((r["native_symbol"], r["trade_id"]))
+            out[r["source"]].add((r["symbol"], int(r["trade_id"])))
             dupes += r["n"] - 1
         return out, dupes
 
+    async def unrecoverable(self) -> dict[str, set[Trade_]]:
+        """venue -> {(symbol, trade id)} inside reported unrecoverable gaps."""
+        records = await read_topic(
+            self.kafka, self.topics.feed_status, timeout=30, until=lambda _: False, idle_s=1.0
+        )
+        out: dict[str, set[Trade_]] = defaultdict(set)
+        for r in records:
+            try:
+                doc = json.loads(r.value)
+            except (TypeError, ValueError):
+                continue  # the poison the test put there
+            if not isinstance(doc, dict):
+                continue
+            if doc.get("status") == "gap_unrecoverable" and doc.get("symbol"):
+                for a, b in doc["details"]["ranges"]:
+                    out[doc["source"]] |= {(doc["symbol"], i) for i in range(a, b + 1)}
+        return out
+
     async def topic_repeats(self, topic: str, poison: set[tuple[str, int, int]]) -> tuple[int, int]:
         """(records, distinct event ids) on a canonical topic, the injected poison aside."""
-        records = await read_topic(self.kafka, topic, timeout=8, until=lambda _: False)
+        records = await read_topic(self.kafka, topic, timeout=30, until=lambda _: False, idle_s=1.0)
         ids = []
         for r in records:
             if (r.topic, r.partition, r.offset) in poison:
@@ -262,37 +274,25 @@ class ChaosStack:
         return len(ids), len(set(ids))
 
     def truth_for(
-        self, venue: str, between: tuple[float, float] | None = None
-    ) -> set[tuple[str, str]]:
-        """(native symbol, trade id) of the trades the simulator made for ``venue`` (made in
-        the monotonic-time window ``between``, if given)."""
-        native = NATIVE[venue]
+        self,
+        venue: str,
+        between: tuple[float, float] | None = None,
+        seen: set[Trade_] | None = None,
+    ) -> set[Trade_]:
+        """(symbol, trade id) of the trades the simulator sent ``venue``'s clients: made in
+        the monotonic-time window ``between`` (if given) and, if ``seen`` (the trades on the
+        raw topic) is given, not before the first one seen (the stack was still starting)."""
         lo, hi = between or (float("-inf"), float("inf"))
+        first: dict[str, int] = {}
+        for symbol, i in seen or ():
+            first[symbol] = min(first.get(symbol, i), i)
         return {
-            (native(symbol), str(i))
+            (symbol, i)
             for symbol in TRADE_VENUES[venue]
             for i in self.truth.get(symbol, ())
             if lo <= self.made_at.get((symbol, i), lo) <= hi
+            and (seen is None or i >= first.get(symbol, i + 1))
         }
-
-
-def _trades_in(venue: str, payload: dict[str, Any]) -> set[tuple[str, str]]:
-    found: set[tuple[str, str]] = set()
-    try:
-        if venue == "binance":
-            data = payload.get("data", payload)
-            if isinstance(data, dict) and data.get("e") == "trade":
-                found.add((str(data["s"]), str(data["t"])))
-        elif venue == "coinbase" and payload.get("channel") == "market_trades":
-            for event in payload.get("events", []):
-                for t in event.get("trades", []):
-                    found.add((str(t["product_id"]), str(t["trade_id"])))
-        elif venue == "kraken" and payload.get("channel") == "trade":
-            for t in payload.get("data", []):
-                found.add((str(t["symbol"]), str(t["trade_id"])))
-    except (KeyError, TypeError, AttributeError):
-        return set()
-    return found
 
 
 def utc_now() -> datetime:

@@ -262,12 +262,13 @@ def _created(calls: list[list[str]]) -> dict[str, dict[str, Any]]:
 
 
 def test_topic_script_creates_exactly_the_schema_topics(tmp_path: Path) -> None:
-    """Same names as Topics.specs(), the configured partitions, metadata compacted."""
+    """Same names as Topics.specs() plus the internal ones, the configured partitions,
+    metadata and checkpoints compacted."""
     calls = run_topics_script(
         tmp_path, TOPIC_PREFIX="acme", TOPIC_PARTITIONS="6", TOPIC_REPLICATION_FACTOR="3"
     )
     created = _created(calls)
-    specs = Topics("acme").specs()
+    specs = Topics("acme").specs() + Topics("acme").internal_specs()
     assert sorted(created) == sorted(s.name for s in specs)
     for spec in specs:
         topic = created[spec.name]

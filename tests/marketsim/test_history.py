@@ -34,10 +34,20 @@ async def test_binance_historical_trades_by_from_id_with_the_stream_ids() -> Non
         assert status == 200 and isinstance(body, list)
         assert [t["id"] for t in body] == ids[5:15]
         first = body[0]
-        assert set(first) == {"id", "price", "qty", "quoteQty", "time", "isBuyerMaker", "isBestMatch"}
+        assert set(first) == {
+            "id",
+            "price",
+            "qty",
+            "quoteQty",
+            "time",
+            "isBuyerMaker",
+            "isBestMatch",
+        }
         status, _, newest = await get(http, f"{base}&limit=3")
         assert [t["id"] for t in newest] == ids[-3:]  # type: ignore[union-attr]
-        status, _, error = await get(http, f"{server.base_url}/binance/api/v3/historicalTrades?symbol=NOPE")
+        status, _, error = await get(
+            http, f"{server.base_url}/binance/api/v3/historicalTrades?symbol=NOPE"
+        )
         assert status == 400 and error == {"code": -1121, "msg": "Invalid symbol."}
 
 
@@ -70,7 +80,10 @@ async def test_coinbase_market_trades_in_a_time_window_newest_first() -> None:
     got = [int(t["trade_id"]) for t in body["trades"]]
     assert got == [t.trade_id for t in reversed(trades[10:20])]
     assert {"best_bid", "best_ask"} <= set(body)
-    assert body["trades"][0]["product_id"] == "BTC-USD" and body["trades"][0]["side"] in ("BUY", "SELL")
+    assert body["trades"][0]["product_id"] == "BTC-USD" and body["trades"][0]["side"] in (
+        "BUY",
+        "SELL",
+    )
 
 
 async def test_kraken_public_trades_since_and_last() -> None:

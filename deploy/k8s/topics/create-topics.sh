@@ -37,6 +37,9 @@ create candles.v1 --config "retention.ms=$((30 * DAY_MS))"
 create feed-status.v1 --config "retention.ms=$((7 * DAY_MS))"
 create alerts.v1 --config "retention.ms=$((30 * DAY_MS))"
 create dlq.v1 --config "retention.ms=$((14 * DAY_MS))"
+# internal: where each ingest-ws stream left off (one record per stream), to find gaps after
+# a restart
+create ingest-ws.checkpoints.v1 --config cleanup.policy=compact
 
 echo "topics now on the cluster:"
 "$TOPICS_CMD" --bootstrap-server "$BOOTSTRAP" --list

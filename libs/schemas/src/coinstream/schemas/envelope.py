@@ -48,7 +48,9 @@ class RawEnvelope(BaseModel):
     backfilled: bool = Field(
         False,
         description="True when fetched from the venue's REST trade history to fill a gap in a "
-        "live stream (the trades it holds are ordinary trades, with their usual ids)",
+        "live stream (the trades it holds are ordinary trades, with their usual ids); left out "
+        "of the JSON when false",
+        exclude_if=lambda v: not v,
     )
 
     @model_validator(mode="after")

@@ -8,6 +8,12 @@ import logging
 import time
 
 from coinstream.ingest_ws import metrics
+from coinstream.ingest_ws.checkpoints import (
+    CheckpointBook,
+    CheckpointWriter,
+    Position,
+    load_positions,
+)
 from coinstream.ingest_ws.feed import Venue
 from coinstream.ingest_ws.publisher import KafkaPublisher, Sink
 from coinstream.ingest_ws.settings import IngestWsSettings
@@ -32,10 +38,16 @@ def build_protocols(settings: IngestWsSettings) -> list[VenueProtocol]:
 class FeedSet:
     """The enabled venues and their shards, running until ``stop`` is set."""
 
-    def __init__(self, settings: IngestWsSettings, sink: Sink) -> None:
+    def __init__(
+        self, settings: IngestWsSettings, sink: Sink, book: CheckpointBook | None = None
+    ) -> None:
         self.venues = [
-            Venue(p, sink, settings.watchdog_interval_s) for p in build_protocols(settings)
+            Venue(p, sink, settings.watchdog_interval_s, book) for p in build_protocols(settings)
         ]
+
+    def resume(self, positions: dict[str, dict[str, Position]]) -> None:
+        for v in self.venues:
+            v.resume(positions.get(v.name, {}))
 
     def shards(self) -> list[object]:
         return [s for v in self.venues for s in v.shards]
@@ -51,6 +63,8 @@ class FeedSet:
             out[f"{v.name}_frames"] = v.frames
             for k, n in v.counters.items():
                 out[f"{v.name}_{k}"] = n
+            out[f"{v.name}_gaps_filled"] = v.backfiller.filled
+            out[f"{v.name}_gaps_unrecoverable"] = v.backfiller.unrecoverable
         return out
 
     async def _rates(self, stop: asyncio.Event) -> None:
@@ -71,12 +85,15 @@ class FeedSet:
             for shard in v.shards
         ]
         tasks.append(asyncio.create_task(self._rates(stop), name="rates"))
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        async with contextlib.AsyncExitStack() as backfills:
+            for v in self.venues:
+                await backfills.enter_async_context(v.backfiller)
+            try:
+                await asyncio.gather(*tasks)
+            finally:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def main(settings: IngestWsSettings, stop: asyncio.Event) -> None:
@@ -87,14 +104,38 @@ async def main(settings: IngestWsSettings, stop: asyncio.Event) -> None:
     feeds_probe = build_protocols(settings)  # fail fast on bad symbols/channels
     del feeds_probe
     if settings.kafka.create_topics:
-        wanted = {topics.raw(n) for n in enabled} | {topics.feed_status}
-        await ensure_topics(settings.kafka, [s for s in topics.specs() if s.name in wanted])
+        wanted = {topics.raw(n) for n in enabled} | {topics.feed_status, topics.dlq}
+        specs = [s for s in topics.specs() if s.name in wanted]
+        if settings.checkpoints:
+            specs += topics.internal_specs()
+        await ensure_topics(settings.kafka, specs)
+    book = CheckpointBook() if settings.checkpoints else None
+    positions: dict[str, dict[str, Position]] = {}
+    if book is not None:
+        readers = {p.name: p.seq_points for p in build_protocols(settings)}
+        positions = await load_positions(settings.kafka, readers)
+        for venue, found in positions.items():
+            for key, pos in found.items():
+                book.load(venue, key, pos)
+        log.info(
+            "resuming streams",
+            extra={"streams": {v: len(p) for v, p in positions.items() if p}},
+        )
     async with KafkaProducer(settings.kafka) as producer:
         publisher = KafkaPublisher(
             producer, topics, settings.buffer_max_messages, settings.publish_batch_max
         )
+        publisher.checkpoints = book
         await publisher.start()
-        feeds = FeedSet(settings, publisher)
+        writer = (
+            CheckpointWriter(producer, book, settings.checkpoint_interval_s)
+            if book is not None
+            else None
+        )
+        if writer is not None:
+            await writer.start()
+        feeds = FeedSet(settings, publisher, book)
+        feeds.resume(positions)
         health = HealthServer(settings.http)
         health.add_check("feeds", feeds.ready)
         health.add_check(
@@ -130,5 +171,7 @@ async def main(settings: IngestWsSettings, stop: asyncio.Event) -> None:
                 await asyncio.wait_for(runner, settings.shutdown_timeout_s / 2)
             await reporter.aclose()
             await publisher.aclose(settings.shutdown_timeout_s / 2)
+            if writer is not None:
+                await writer.aclose()  # after the flush: the last acks are in the checkpoints
             if runner.done() and not runner.cancelled() and runner.exception() is not None:
                 raise runner.exception()  # type: ignore[misc]

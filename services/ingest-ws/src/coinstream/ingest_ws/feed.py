@@ -24,6 +24,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from coinstream.ingest_ws import metrics
+from coinstream.ingest_ws.backfill import Backfiller
+from coinstream.ingest_ws.checkpoints import CheckpointBook, Marks, Position
 from coinstream.ingest_ws.envelope import ENVELOPE_FORMAT, Clock, EnvelopeIds, EnvelopeParts, encode
 from coinstream.ingest_ws.frames import (
     CONNECTION_SCOPE,
@@ -41,6 +43,7 @@ from coinstream.ingest_ws.limits import AttemptWindow, ReconnectPolicy, TokenBuc
 from coinstream.ingest_ws.publisher import Sink
 from coinstream.ingest_ws.settings import VenueSettings
 from coinstream.ingest_ws.venues import ShardPlan, VenueProtocol
+from coinstream.ingest_ws.venues.base import Backfill
 from coinstream.ingest_ws.watchdog import Thresholds, Watchdog
 from coinstream.ingest_ws.wsconn import ChunkConnection
 from coinstream.runtime import utc_now
@@ -56,10 +59,14 @@ def _wall(epoch: float) -> datetime:
 
 
 class Venue:
-    """What the shards of one venue share: protocol, limits, sink and counters."""
+    """What the shards of one venue share: protocol, limits, sink, backfill and counters."""
 
     def __init__(
-        self, protocol: VenueProtocol, sink: Sink, watchdog_interval_s: float = 0.5
+        self,
+        protocol: VenueProtocol,
+        sink: Sink,
+        watchdog_interval_s: float = 0.5,
+        book: CheckpointBook | None = None,
     ) -> None:
         self.protocol = protocol
         self.name = protocol.name
@@ -73,8 +80,19 @@ class Venue:
         self.ids = EnvelopeIds()
         self.envelope_parts = EnvelopeParts(self.name, self.ids)
         self.shards = [Shard(self, plan) for plan in protocol.plan()]
+        self.backfiller = Backfiller(protocol, sink, self.status, book)
         self.frames = 0
         self.counters: dict[str, int] = {}
+
+    def resume(self, positions: dict[str, Position]) -> None:
+        """Continue where a previous run left off: every stream's tracker starts after its
+        last acknowledged id, and the gaps still open then are backfilled again."""
+        for key, pos in positions.items():
+            for shard in self.shards:
+                shard.gaps.prime(key, pos.last, pos.at)
+            symbol = key.partition(":")[2]
+            for first, last, start, end in pos.holes:
+                self.backfiller.submit(Backfill(key, symbol, first, last, start, end))
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
@@ -391,11 +409,12 @@ class Shard:
             append = items.append
             middles: dict[str, bytes] = {}
             touched: dict[Route, int] = {}
+            marks: Marks = {}
             data = 0
             for text in texts:
                 hit = fast(text)
                 if hit is None:
-                    item = self._handle(conn, text, wall, now, received_at)
+                    item = self._handle(conn, text, wall, now, received_at, marks)
                     if item is not None:
                         append(item)
                     continue
@@ -411,6 +430,10 @@ class Shard:
                     elif verdict is LATE:
                         out_of_order.inc()
                         venue.count("out_of_order")
+                    seq_key: str = route.seq_key  # type: ignore[assignment]
+                    held = marks.get(seq_key)
+                    if held is None or seq > held[0]:
+                        marks[seq_key] = (seq, wall, route.key)
                 touched[route] = touched.get(route, 0) + 1
                 channel = route.channel
                 middle = middles.get(channel)
@@ -432,12 +455,12 @@ class Shard:
                 if exchange_ms is not None:
                     lag.observe(max(0.0, wall - exchange_ms / 1000))
             if items:
-                offer_many(name, items)
+                offer_many(name, items, marks or None)
 
         return consume
 
     def _handle(
-        self, conn: Conn, text: str, wall: float, now: float, received_at: str
+        self, conn: Conn, text: str, wall: float, now: float, received_at: str, marks: Marks
     ) -> tuple[bytes, bytes] | None:
         """Any frame the venue's fast path did not take: classify it fully (per frame)."""
         venue = self.venue
@@ -492,7 +515,13 @@ class Shard:
         ):
             return None
         value = encode(venue.ids.next(), venue.name, frame.channel, received_at, text, conn.id)
-        return protocol.key_for(frame), value
+        key = protocol.key_for(frame)
+        for point, seq in frame.seq:
+            if point != CONNECTION_SCOPE:
+                held = marks.get(point)
+                if held is None or seq > held[0]:
+                    marks[point] = (seq, wall, key)
+        return key, value
 
     def _check_seq(
         self, conn: Conn, points: tuple[tuple[str, int], ...], now: float, wall: float
@@ -644,6 +673,11 @@ class Shard:
         metrics.GAPS.labels(self.venue.name, channel or "*").inc()
         metrics.MISSING.labels(self.venue.name, channel or "*").inc(gap.missing)
         self.venue.count("gaps")
+        backfill = "unavailable"
+        if symbol is not None and channel is not None:
+            job = Backfill(key, symbol, gap.first, gap.last, gap.before, gap.after)
+            if self.venue.backfiller.submit(job):
+                backfill = "queued"
         self.venue.status(
             "gap",
             symbol=symbol,
@@ -657,6 +691,8 @@ class Shard:
                 "last_missing": gap.last,
                 "missing": gap.missing,
                 "shard": self.plan.index,
+                "gap_id": f"{key}:{gap.first}-{gap.last}",
+                "backfill": backfill,
             },
         )
 

@@ -4,6 +4,9 @@
 inside it within ``grace_s`` fill it (out of order, not a gap); whatever is still missing when
 the grace passes is reported by ``expire(now)``. Ids at or below the last seen id that were not
 missing are duplicates.
+
+``prime(key, last, at)`` starts a key where a previous run left off (the checkpoints of the
+raw topic), so the first id after a restart is checked for continuity like any other.
 """
 
 from __future__ import annotations
@@ -91,6 +94,14 @@ class GapTracker:
                     keep.append(gap)
             state.pending = keep
         return out
+
+    def prime(self, key: str, last: int, at: float | None) -> None:
+        """Continue ``key`` after ``last`` (received at epoch ``at``), unless it is further."""
+        state = self._state.get(key)
+        if state is None:
+            self._state[key] = _State(last, at)
+        elif last > state.last:
+            state.last, state.at = last, at
 
     def forget(self, prefix: str) -> None:
         """Drop keys starting with ``prefix`` (counters that restart with a new connection)."""

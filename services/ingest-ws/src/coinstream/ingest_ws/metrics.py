@@ -41,3 +41,16 @@ PUBLISHED = Counter(
 )
 DROPPED = Counter("ingest_ws_dropped_total", "Envelopes dropped", ["venue", "reason"])
 PUBLISH_ERRORS = Counter("ingest_ws_publish_errors_total", "Records Kafka did not accept")
+BACKFILL_REQUESTS = Counter(
+    "ingest_ws_backfill_requests_total", "REST history requests", ["venue", "result"]
+)
+BACKFILLED_TRADES = Counter(
+    "ingest_ws_backfilled_trades_total", "Missing trades recovered from REST history", ["venue"]
+)
+GAPS_FILLED = Counter("ingest_ws_gaps_filled_total", "Gaps fully backfilled", ["venue"])
+GAPS_UNRECOVERABLE = Counter(
+    "ingest_ws_gaps_unrecoverable_total", "Gaps (partly) not recoverable", ["venue"]
+)
+UNRECOVERABLE_TRADES = Counter(
+    "ingest_ws_unrecoverable_trades_total", "Missing trades no history could supply", ["venue"]
+)

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from aiokafka.partitioner import DefaultPartitioner
 
 from coinstream.ingest_ws import metrics
+from coinstream.ingest_ws.checkpoints import CheckpointBook, Marks
 from coinstream.runtime import (
     Backoff,
     KafkaProducer,
@@ -49,11 +50,16 @@ KEY_CACHE_MAX = 100_000
 
 
 class Sink(Protocol):
-    """Where envelopes and feed-status events go (Kafka, or a recording file)."""
+    """Where envelopes and feed-status events go (Kafka, or a recording file).
+
+    ``marks`` (optional) are the highest sequence ids among the items, per stream key: once
+    the broker acknowledges the items, they advance the stream's checkpoint."""
 
     def offer(self, source: str, key: bytes, value: bytes) -> bool: ...
 
-    def offer_many(self, source: str, items: list[tuple[bytes, bytes]]) -> int: ...
+    def offer_many(
+        self, source: str, items: list[tuple[bytes, bytes]], marks: Marks | None = None
+    ) -> int: ...
 
     def offer_status(self, event: FeedStatusEvent) -> None: ...
 
@@ -72,7 +78,8 @@ class KafkaPublisher:
         self._topics = topics
         self._max = max_buffer
         self._batch = batch_max
-        self._buf: deque[tuple[str, list[tuple[bytes, bytes]]]] = deque()  # one entry per read
+        # one entry per read: (source, envelopes, their sequence marks, True if sent before)
+        self._buf: deque[tuple[str, list[tuple[bytes, bytes]], Marks | None, bool]] = deque()
         self._count = 0  # envelopes in _buf
         self._status: deque[FeedStatusEvent] = deque(maxlen=STATUS_QUEUE_MAX)
         self._wake = asyncio.Event()
@@ -91,6 +98,12 @@ class KafkaPublisher:
         self._partitioner = DefaultPartitioner()
         self._open: dict[tuple[str, int], Any] = {}  # per-partition batch being filled
         self._open_items: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
+        self._open_marks: dict[tuple[str, int], Marks] = {}
+        # A partition with records being sent again after a failure: until they are acked,
+        # later acks do not advance checkpoints (they would claim trades still in flight).
+        self._retrying: dict[tuple[str, int], int] = {}
+        self._open_retried: dict[tuple[str, int], int] = {}
+        self.checkpoints: CheckpointBook | None = None  # advanced by acknowledged marks
         self._unacked: dict[tuple[str, int], asyncio.Future[Any]] = {}  # last sent, per partition
         self._single: deque[tuple[str, bytes, bytes]] = deque()  # sent alone after a refusal
         self._letters: deque[OutRecord] = deque()  # dead letters waiting to be sent
@@ -107,9 +120,12 @@ class KafkaPublisher:
     def offer(self, source: str, key: bytes, value: bytes) -> bool:
         return self.offer_many(source, [(key, value)]) == 1
 
-    def offer_many(self, source: str, items: list[tuple[bytes, bytes]]) -> int:
+    def offer_many(
+        self, source: str, items: list[tuple[bytes, bytes]], marks: Marks | None = None
+    ) -> int:
         """Take the envelopes of one read (``(key, value)`` pairs) as far as the buffer has room;
-        the rest are dropped and counted. Returns how many were taken."""
+        the rest are dropped and counted. Returns how many were taken. When some are dropped
+        the read's ``marks`` are too (a checkpoint never claims a dropped trade)."""
         limit = self._max_record
         for key, value in items:
             if len(value) + len(key) > limit:  # rare: too large to produce, dead-letter it
@@ -123,7 +139,8 @@ class KafkaPublisher:
                 return 0
             items = items[:room]
             n = room
-        self._buf.append((source, items))
+            marks = None
+        self._buf.append((source, items, marks, False))
         self._count += n
         if not self._wake.is_set():
             self._wake.set()
@@ -226,12 +243,30 @@ class KafkaPublisher:
     async def _send_batch(
         self, batch: Any, topic: str, partition: int, items: list[tuple[bytes, bytes]]
     ) -> None:
+        marks = self._open_marks.pop((topic, partition), None)
+        retried = self._open_retried.pop((topic, partition), 0)
         fut = await self._producer.raw.send_batch(batch, topic, partition=partition)
         self._unacked[(topic, partition)] = fut
-        fut.add_done_callback(lambda f: self._batch_done(f, topic, items))
+        fut.add_done_callback(
+            functools.partial(
+                self._batch_done,
+                topic=topic,
+                partition=partition,
+                items=items,
+                marks=marks,
+                retried=retried,
+            )
+        )
 
     def _batch_done(
-        self, fut: asyncio.Future[Any], topic: str, items: list[tuple[bytes, bytes]]
+        self,
+        fut: asyncio.Future[Any],
+        *,
+        topic: str,
+        partition: int,
+        items: list[tuple[bytes, bytes]],
+        marks: Marks | None,
+        retried: int = 0,
     ) -> None:
         count = len(items)
         if fut.cancelled() or fut.exception() is not None:
@@ -243,13 +278,27 @@ class KafkaPublisher:
                 # back to the front of the buffer: sent again once the broker is back
                 source = self._topics.source_of_raw(topic) or topic
                 self._raw_topic.setdefault(source, topic)
-                self._buf.appendleft((source, items))
+                self._buf.appendleft((source, items, marks, True))
                 self._count += count
+                self._retrying[(topic, partition)] = (
+                    self._retrying.get((topic, partition), 0) + count
+                )
             else:
                 self._single.extend((topic, k, v) for k, v in items)
         else:
             self.published += count
             self._acked.inc(count)
+            tp = (topic, partition)
+            if retried:
+                left = self._retrying.get(tp, 0) - retried
+                if left > 0:
+                    self._retrying[tp] = left
+                else:
+                    self._retrying.pop(tp, None)
+            if marks and self.checkpoints is not None and tp not in self._retrying:
+                meta = fut.result()
+                source = self._topics.source_of_raw(topic) or topic
+                self.checkpoints.acked(source, marks, meta.partition, meta.offset + count)
         if self._open or self._buf or self._single:
             self._wake.set()  # a held batch may go now
 
@@ -324,7 +373,7 @@ class KafkaPublisher:
         cached = self._key_partition
         n = 0
         while self._buf and n < self._batch:
-            source, items = popleft()
+            source, items, marks, again = popleft()
             self._count -= len(items)
             n += len(items)
             topic = self._raw_topic.get(source) or self.topic(source)
@@ -344,6 +393,10 @@ class KafkaPublisher:
                     members[tp] = []
                     batch.append(key=key, value=value, timestamp=None)  # a first record fits
                 members[tp].append((key, value))
+                if again:
+                    self._open_retried[tp] = self._open_retried.get(tp, 0) + 1
+            if marks:  # after the read's records: acked with (or after) the batch holding them
+                await self._hold_marks(topic, marks)
         for tp, batch in list(batches.items()):
             previous = self._unacked.get(tp)
             if self._closing or previous is None or previous.done():
@@ -354,6 +407,18 @@ class KafkaPublisher:
         self.raw_sent += n
         metrics.BUFFERED.set(self._count)
         self._report_overflow()
+
+    async def _hold_marks(self, topic: str, marks: Marks) -> None:
+        """Attach a read's marks to the batch of their records' partition."""
+        for stream, mark in marks.items():
+            key = mark[2]
+            partition = self._key_partition.get((topic, key))
+            if partition is None:
+                partition = await self._partition(topic, key)
+            held = self._open_marks.setdefault((topic, partition), {})
+            previous = held.get(stream)
+            if previous is None or mark[0] > previous[0]:
+                held[stream] = mark
 
     async def _run(self) -> None:
         backoff = Backoff(initial=0.2, maximum=5.0)
@@ -429,7 +494,9 @@ class FileRecorder:
         self.count += 1
         return True
 
-    def offer_many(self, source: str, items: list[tuple[bytes, bytes]]) -> int:
+    def offer_many(
+        self, source: str, items: list[tuple[bytes, bytes]], marks: Marks | None = None
+    ) -> int:
         if self._fh is None:
             return 0
         self._fh.write(b"".join(value + b"\n" for _, value in items))

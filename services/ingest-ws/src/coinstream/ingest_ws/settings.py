@@ -67,6 +67,19 @@ class VenueSettings(BaseModel):
     # gaps
     gap_grace_s: float = Field(1.0, ge=0, description="Wait for late messages before a gap")
     drop_duplicates: bool = Field(True, description="Drop frames whose sequence ids were seen")
+    # backfill from the REST trade history
+    rest_url: str = Field("", description="Base URL of the venue's REST API (trade history)")
+    backfill: bool = Field(True, description="Fetch the trades of detected gaps over REST")
+    backfill_calls: int = Field(10, gt=0, description="History requests per backfill window")
+    backfill_window_s: float = Field(30.0, gt=0, description="Window of the request budget")
+    backfill_max_trades: int = Field(
+        100_000, gt=0, description="Trades one gap may fetch; beyond, the rest is unrecoverable"
+    )
+    backfill_retries: int = Field(5, ge=0, description="Retries of a failing history request")
+    backfill_timeout_s: float = Field(
+        900.0, gt=0, description="Give up on a gap (unrecoverable) after this long"
+    )
+    default_retry_after_s: float = Field(10.0, gt=0, description="Wait after a bare 429")
 
 
 class BinanceSettings(VenueSettings):
@@ -84,6 +97,10 @@ class BinanceSettings(VenueSettings):
     url_max_streams: int = Field(
         100, gt=0, description="Streams put in the connect URL; the rest via SUBSCRIBE"
     )
+    rest_url: str = "https://api.binance.com"
+    # historicalTrades weighs 25 of the 6,000 request weight per minute and IP: a quarter of it
+    backfill_calls: int = Field(60, gt=0)
+    backfill_window_s: float = Field(60.0, gt=0)
 
 
 class CoinbaseSettings(VenueSettings):
@@ -97,6 +114,10 @@ class CoinbaseSettings(VenueSettings):
     control_burst: int = Field(6, gt=0)
     connect_attempts: int = Field(6, gt=0)
     connect_window_s: float = Field(1.0, gt=0)
+    rest_url: str = "https://api.coinbase.com"
+    # public REST endpoints: 10 requests per second and IP
+    backfill_calls: int = Field(5, gt=0)
+    backfill_window_s: float = Field(1.0, gt=0)
 
 
 class KrakenSettings(VenueSettings):
@@ -111,6 +132,10 @@ class KrakenSettings(VenueSettings):
     connect_attempts: int = Field(15, gt=0)
     connect_window_s: float = Field(60.0, gt=0)
     app_ping_interval_s: float | None = Field(30.0, gt=0)
+    rest_url: str = "https://api.kraken.com"
+    # public REST: a counter of 15 that decays by one every 3 s, so about one call per 3 s
+    backfill_calls: int = Field(10, gt=0)
+    backfill_window_s: float = Field(30.0, gt=0)
 
 
 class IngestWsSettings(ServiceSettings):
@@ -131,6 +156,10 @@ class IngestWsSettings(ServiceSettings):
         20_000, gt=0, description="Envelopes taken from the buffer per producer round"
     )
     watchdog_interval_s: float = Field(0.5, gt=0, description="Stale/gap check period")
+    checkpoints: bool = Field(
+        True, description="Keep where each stream left off in Kafka, to detect gaps across restarts"
+    )
+    checkpoint_interval_s: float = Field(2.0, gt=0, description="How often checkpoints are written")
 
     _plugin_venues: dict[str, VenueSettings] = PrivateAttr(default_factory=dict)
 

@@ -21,11 +21,14 @@ async def read_topic(
     min_records: int = 1,
     timeout: float = 30.0,
     until: Callable[[list[ConsumerRecord[Any, Any]]], bool] | None = None,
+    idle_s: float | None = None,
 ) -> list[ConsumerRecord[Any, Any]]:
     """Read ``topic`` from the beginning (no group) until ``min_records`` (or ``until``) holds.
 
     Returns what was read when the condition holds or ``timeout`` passes, whichever is first;
-    callers assert on the result. End offsets are not used (the local broker misreports them).
+    callers assert on the result. With ``idle_s`` it also returns once nothing new arrived for
+    that long: "everything there is", since end offsets are not used (the local broker
+    misreports them).
     """
     topics = [topic] if isinstance(topic, str) else topic
     consumer = AIOKafkaConsumer(
@@ -52,13 +55,19 @@ async def read_topic(
         consumer.assign(partitions)
         await consumer.seek_to_beginning()
         done = until or (lambda recs: len(recs) >= min_records)
+        loop = asyncio.get_running_loop()
+        last_new = loop.time()
         while not done(records):
-            left = deadline - asyncio.get_running_loop().time()
+            left = deadline - loop.time()
             if left <= 0:
                 break
-            batch = await consumer.getmany(timeout_ms=int(min(left, 0.5) * 1000))
+            batch = await consumer.getmany(timeout_ms=int(min(left, 0.25) * 1000))
             for recs in batch.values():
                 records.extend(recs)
+            if batch:
+                last_new = loop.time()
+            elif idle_s is not None and loop.time() - last_new >= idle_s:
+                break
         return records
     finally:
         await consumer.stop()

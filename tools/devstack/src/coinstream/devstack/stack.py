@@ -92,6 +92,7 @@ def service_env(name: str, cfg: StackConfig, http_port: int) -> dict[str, str]:
             v = venue.upper()
             env[f"{p}{v}__ENABLED"] = str(venue in cfg.ws_venues).lower()
             env[f"{p}{v}__URL"] = url
+            env[f"{p}{v}__REST_URL"] = f"{cfg.sim_http}/{venue}"  # trade history (backfill)
             env[f"{p}{v}__SYMBOLS"] = json.dumps(DEMO_SYMBOLS[venue])
     elif name == "ingest-rest":
         bases = {

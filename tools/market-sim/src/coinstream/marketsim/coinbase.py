@@ -35,6 +35,10 @@ MESSAGES_PER_S = 8
 HEARTBEAT_INTERVAL_S = 1.0
 
 
+SNAPSHOT_TRADES = 50
+"""Recent trades of each product in the ``market_trades`` snapshot after subscribing."""
+
+
 def rfc3339_ns(when: datetime | None = None) -> str:
     """``2023-02-09T20:30:37.167359596Z`` (nanoseconds, as the venue sends)."""
     when = when or datetime.now(UTC)
@@ -68,7 +72,6 @@ class _Connection:
         self.subs: dict[str, set[str]] = {}
         self.seq = 0
         self.heartbeat_counter = 0
-        self.recent: dict[str, deque[Trade]] = {}
         self.quotes: dict[str, Quote] = {}
         self.opens: dict[str, Decimal] = {}
         self.subscribed = asyncio.Event()
@@ -121,7 +124,6 @@ class _Connection:
         if isinstance(tick, Quote):
             self.quotes[tick.symbol] = tick
             return
-        self.recent.setdefault(tick.symbol, deque(maxlen=50)).append(tick)
         if tick.symbol in self.subs.get("ticker", ()):
             event = {"type": "update", "tickers": [self._ticker(tick.symbol, tick.price)]}
             await self._send("ticker", [event])
@@ -208,7 +210,11 @@ class _Connection:
             tickers = [self._ticker(p, self.sim.market.price(p)) for p in products]
             await self._send("ticker", [{"type": "snapshot", "tickers": tickers}])
         elif channel == "market_trades":
-            trades = [trade_item(t) for p in products for t in self.recent.get(p, ())]
+            trades = [
+                trade_item(t)
+                for p in products
+                for t in list(available(self.sim, "coinbase", p))[-SNAPSHOT_TRADES:]
+            ]
             await self._send("market_trades", [{"type": "snapshot", "trades": trades}])
 
 

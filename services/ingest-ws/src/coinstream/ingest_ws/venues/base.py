@@ -11,6 +11,44 @@ from coinstream.ingest_ws.symbols import SymbolMap
 
 
 @dataclass(frozen=True)
+class Backfill:
+    """Missing trade ids ``first..last`` of one stream (``key``, e.g. ``trade:BTC-USDT``),
+    between the trades received at epoch ``start`` (None: unknown) and ``end``."""
+
+    key: str
+    symbol: str
+    first: int
+    last: int
+    start: float | None
+    end: float
+
+    @property
+    def gap_id(self) -> str:
+        return f"{self.key}:{self.first}-{self.last}"
+
+
+@dataclass(frozen=True)
+class HistoryRequest:
+    """One GET of a venue's REST trade history: ``path`` under its REST URL, the query, and
+    the envelope channel its response is published under (the path template)."""
+
+    path: str
+    params: dict[str, str]
+    channel: str
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """What one history response held: the trade ids (with their epoch times) and the
+    request for the next page (None when the gap is covered or the history exhausted)."""
+
+    ids: tuple[int, ...]
+    times: tuple[float, ...] = ()
+    next: HistoryRequest | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class ShardPlan:
     """One connection: where to connect, what to send after opening, which streams it feeds."""
 
@@ -82,6 +120,21 @@ class VenueProtocol:
     def app_ping(self) -> str | None:
         """An application-level ping message, for venues that have one."""
         return None
+
+    # -- REST trade history (backfill) ------------------------------------------------------
+    def history_request(self, job: Backfill) -> HistoryRequest | None:
+        """The first request fetching ``job``'s trades, or None if the venue (or this stream)
+        has no REST history."""
+        return None
+
+    def history_page(self, job: Backfill, request: HistoryRequest, body: str) -> HistoryPage:
+        """Read one successful response (HTTP 200): its trade ids and the next request."""
+        raise NotImplementedError
+
+    def seq_points(self, payload: str) -> tuple[tuple[str, int], ...]:
+        """The sequence points (stream key, id) of a published payload (read at start-up to
+        learn where the streams left off)."""
+        return tuple(p for p in self.classify(payload).seq if not p[0].startswith("*"))
 
     def key_for(self, frame: Frame) -> bytes:
         """Kafka key: ``venue:SYMBOL`` or, for frames without a symbol, ``venue:channel``."""

@@ -13,13 +13,21 @@ import orjson
 
 from coinstream.ingest_ws.frames import CONTROL, DATA, ERROR, SHUTDOWN, UNKNOWN, Frame, Route
 from coinstream.ingest_ws.settings import BinanceSettings, VenueSettings
-from coinstream.ingest_ws.venues.base import ShardPlan, VenueProtocol
+from coinstream.ingest_ws.venues.base import (
+    Backfill,
+    HistoryPage,
+    HistoryRequest,
+    ShardPlan,
+    VenueProtocol,
+)
 
 _SEQ_FIELD = {"trade": "t", "aggTrade": "a"}
 _FIELD_PATTERN = {"t": ',"t":', "a": ',"a":'}
 _PREFIX = '{"stream":"'
 _PREFIX_LEN = len(_PREFIX)
 SUBSCRIBE_BATCH = 200
+HISTORY_PATH = "/api/v3/historicalTrades"
+HISTORY_PAGE = 1000  # the endpoint's maximum limit
 RouteInfo = tuple[str | None, tuple[tuple[str, str], ...], str | None, str]
 """A stream name's meaning: canonical symbol, watchdog streams, sequence field and key."""
 
@@ -170,3 +178,30 @@ class BinanceProtocol(VenueProtocol):
                     _FIELD_PATTERN[field] if field is not None else None,
                 )
         return route
+
+    # -- REST trade history: GET /api/v3/historicalTrades?symbol=&fromId=&limit= -----------
+    def history_request(self, job: Backfill) -> HistoryRequest | None:
+        if not job.key.startswith("trade:"):
+            return None  # aggTrade ids are another sequence
+        return self._history_from(job, job.first)
+
+    def _history_from(self, job: Backfill, from_id: int) -> HistoryRequest:
+        limit = max(1, min(HISTORY_PAGE, job.last - from_id + 1))
+        params = {
+            "symbol": self.symbols.to_venue(job.symbol),
+            "fromId": str(from_id),
+            "limit": str(limit),
+        }
+        return HistoryRequest(HISTORY_PATH, params, HISTORY_PATH)
+
+    def history_page(self, job: Backfill, request: HistoryRequest, body: str) -> HistoryPage:
+        """Oldest first from ``fromId``; ids beyond the oldest kept trade are simply absent."""
+        try:
+            trades = orjson.loads(body)
+            ids = tuple(int(t["id"]) for t in trades)
+            times = tuple(int(t["time"]) / 1000 for t in trades)
+        except (orjson.JSONDecodeError, TypeError, KeyError, ValueError):
+            return HistoryPage((), error=f"unexpected historicalTrades body: {body[:200]!r}")
+        if not ids or max(ids) >= job.last:
+            return HistoryPage(ids, times)
+        return HistoryPage(ids, times, self._history_from(job, max(ids) + 1))

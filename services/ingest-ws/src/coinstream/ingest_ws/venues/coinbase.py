@@ -23,10 +23,18 @@ from coinstream.ingest_ws.frames import (
     iso_to_ms,
 )
 from coinstream.ingest_ws.settings import CoinbaseSettings
-from coinstream.ingest_ws.venues.base import ShardPlan, VenueProtocol
+from coinstream.ingest_ws.venues.base import (
+    Backfill,
+    HistoryPage,
+    HistoryRequest,
+    ShardPlan,
+    VenueProtocol,
+)
 
 _ITEMS = {"ticker": "tickers", "ticker_batch": "tickers", "market_trades": "trades"}
 PRODUCTS_PER_MESSAGE = 100
+HISTORY_CHANNEL = "/api/v3/brokerage/market/products/{product_id}/ticker"
+HISTORY_PAGE = 1000
 
 
 class CoinbaseProtocol(VenueProtocol):
@@ -76,6 +84,7 @@ class CoinbaseProtocol(VenueProtocol):
         if items_key is None:
             return Frame(CONTROL, channel, seq=seq, exchange_ms=exchange_ms)
         streams: list[StreamId] = []
+        trades: list[tuple[str, int]] = []
         for event in msg.get("events") or ():
             for item in (event or {}).get(items_key) or ():
                 product = item.get("product_id") if isinstance(item, dict) else None
@@ -83,5 +92,42 @@ class CoinbaseProtocol(VenueProtocol):
                     symbol = self.symbols.from_venue(product)
                     if symbol is not None and (channel, symbol) not in streams:
                         streams.append((channel, symbol))
+                    trade_id = item.get("trade_id")
+                    if (
+                        symbol is not None
+                        and channel == "market_trades"
+                        and isinstance(trade_id, str)
+                        and trade_id.isdigit()
+                    ):  # trade ids are a sequence per product: gaps survive reconnects
+                        trades.append((f"trade:{symbol}", int(trade_id)))
         symbol = streams[0][1] if streams else None
-        return Frame(DATA, channel, symbol, tuple(streams), seq, exchange_ms)
+        return Frame(DATA, channel, symbol, tuple(streams), seq + tuple(trades), exchange_ms)
+
+    # -- REST: GET /api/v3/brokerage/market/products/{id}/ticker?limit=&start=&end= ----------
+    def history_request(self, job: Backfill) -> HistoryRequest | None:
+        if not job.key.startswith("trade:"):
+            return None
+        start = int(job.start if job.start is not None else job.end - 3600) - 1
+        return self._window(job, start, int(job.end) + 2)
+
+    def _window(self, job: Backfill, start: int, end: int) -> HistoryRequest:
+        product = self.symbols.to_venue(job.symbol)
+        params = {"limit": str(HISTORY_PAGE), "start": str(start), "end": str(end)}
+        return HistoryRequest(HISTORY_CHANNEL.format(product_id=product), params, HISTORY_CHANNEL)
+
+    def history_page(self, job: Backfill, request: HistoryRequest, body: str) -> HistoryPage:
+        """Newest first within the time window; a full page continues with an earlier end."""
+        try:
+            trades = orjson.loads(body)["trades"]
+            ids = tuple(int(t["trade_id"]) for t in trades)
+            times = tuple(iso_to_ms(str(t["time"])) or 0 for t in trades)
+        except (orjson.JSONDecodeError, TypeError, KeyError, ValueError):
+            return HistoryPage((), error=f"unexpected market trades body: {body[:200]!r}")
+        seconds = tuple(t / 1000 for t in times)
+        if len(ids) < HISTORY_PAGE or min(ids) <= job.first:
+            return HistoryPage(ids, seconds)
+        start = int(request.params["start"])
+        end = int(min(seconds)) + 1  # inclusive of the oldest second: overlaps are absorbed
+        if end >= int(request.params["end"]):
+            return HistoryPage(ids, seconds, error="more than 1000 trades in one second")
+        return HistoryPage(ids, seconds, self._window(job, start, end))

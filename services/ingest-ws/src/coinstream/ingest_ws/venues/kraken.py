@@ -22,9 +22,19 @@ from coinstream.ingest_ws.frames import (
     iso_to_ms,
 )
 from coinstream.ingest_ws.settings import KrakenSettings
-from coinstream.ingest_ws.venues.base import ShardPlan, VenueProtocol
+from coinstream.ingest_ws.venues.base import (
+    Backfill,
+    HistoryPage,
+    HistoryRequest,
+    ShardPlan,
+    VenueProtocol,
+)
 
 SYMBOLS_PER_MESSAGE = 50
+HISTORY_PATH = "/0/public/Trades"
+HISTORY_PAGE = 1000
+REST_CODES = {"BTC": "XBT", "DOGE": "XDG"}
+"""Where Kraken's REST pair names keep the legacy codes (``XBTUSD``)."""
 
 
 class KrakenProtocol(VenueProtocol):
@@ -102,3 +112,33 @@ class KrakenProtocol(VenueProtocol):
                 exchange_ms = iso_to_ms(ts)
         symbol = streams[0][1] if streams else None
         return Frame(DATA, channel, symbol, tuple(streams), tuple(seq), exchange_ms)
+
+    # -- REST trade history: GET /0/public/Trades?pair=&since=&count= ----------------------
+    def history_request(self, job: Backfill) -> HistoryRequest | None:
+        if not job.key.startswith("trade:"):
+            return None
+        start = job.start if job.start is not None else job.end - 3600
+        return self._since(job, str(int(start) - 1))
+
+    def _since(self, job: Backfill, since: str) -> HistoryRequest:
+        base, _, quote = job.symbol.partition("-")
+        pair = REST_CODES.get(base, base) + REST_CODES.get(quote, quote)
+        params = {"pair": pair, "since": since, "count": str(HISTORY_PAGE)}
+        return HistoryRequest(HISTORY_PATH, params, HISTORY_PATH)
+
+    def history_page(self, job: Backfill, request: HistoryRequest, body: str) -> HistoryPage:
+        """Oldest first after ``since``; ``last`` (nanoseconds) continues the scan."""
+        try:
+            doc = orjson.loads(body)
+            if doc.get("error"):
+                return HistoryPage((), error=f"kraken error {doc['error']!r}")
+            result = doc["result"]
+            rows = next(v for k, v in result.items() if k != "last")
+            ids = tuple(int(r[6]) for r in rows)
+            times = tuple(float(r[2]) for r in rows)
+            last = str(result["last"])
+        except (orjson.JSONDecodeError, TypeError, KeyError, ValueError, StopIteration):
+            return HistoryPage((), error=f"unexpected Trades body: {body[:200]!r}")
+        if not ids or max(ids) >= job.last or last == request.params["since"]:
+            return HistoryPage(ids, times)
+        return HistoryPage(ids, times, self._since(job, last))

@@ -1,0 +1,204 @@
+"""Completeness against the simulator's own record of every trade: after a SIGKILL or SIGTERM
+restart of ingest-ws, and after live gaps, every trade the venues sent is on the raw topic
+(live or backfilled from REST history), or inside a reported unrecoverable gap."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coinstream.devstack.kafkatools import read_topic
+from coinstream.devstack.stack import DEMO_SYMBOLS, ServiceProcess, StackConfig
+from coinstream.marketsim.market import Market
+from coinstream.marketsim.server import SimServer
+from coinstream.runtime import KafkaSettings
+from coinstream.schemas import FeedStatusEvent, Topics, decode_event
+from support.rawtrades import Ids, trades_in
+
+pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.slow]
+
+VENUES = ("binance", "coinbase", "kraken")
+
+
+async def raw_ids(kafka: KafkaSettings, topics: Topics) -> Ids:
+    records = await read_topic(
+        kafka, [topics.raw(v) for v in VENUES], timeout=20, until=lambda _: False, idle_s=0.75
+    )
+    out: Ids = defaultdict(set)
+    for r in records:
+        for k, ids in trades_in(r).items():
+            out[k] |= ids
+    return out
+
+
+async def statuses(kafka: KafkaSettings, topics: Topics) -> list[FeedStatusEvent]:
+    records = await read_topic(
+        kafka, topics.feed_status, timeout=10, until=lambda _: False, idle_s=0.75
+    )
+    return [e for e in (decode_event(r.value) for r in records) if isinstance(e, FeedStatusEvent)]
+
+
+def truth(market: Market, seen: Ids) -> Ids:
+    """What each venue sent: every trade of its symbols from the first one seen on Kafka."""
+    out: Ids = {}
+    for venue in VENUES:
+        for symbol in DEMO_SYMBOLS[venue]:
+            ids = [t.trade_id for t in market.history(symbol)]
+            first = min(seen.get((venue, symbol)) or {ids[-1]})
+            out[(venue, symbol)] = {i for i in ids if i >= first}
+    return out
+
+
+def unrecoverable(events: list[FeedStatusEvent]) -> Ids:
+    out: Ids = defaultdict(set)
+    for e in events:
+        if e.status == "gap_unrecoverable" and e.symbol:
+            for a, b in e.details["ranges"]:  # type: ignore[union-attr]
+                out[(e.source, e.symbol)].update(range(int(a), int(b) + 1))  # type: ignore[arg-type]
+    return out
+
+
+def ingest_ws(kafka: KafkaSettings, sim: SimServer, log_dir: Path) -> ServiceProcess:
+    cfg = StackConfig(
+        bootstrap=kafka.bootstrap_servers,
+        database_url="postgresql://unused",
+        sim_http=sim.base_url,
+        topic_prefix=kafka.topic_prefix,
+        local_broker=not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
+        log_dir=log_dir,
+        rest_sources=(),
+        extra_env={"ingest-ws": {"INGEST_WS_CHECKPOINT_INTERVAL_S": "0.5"}},
+    )
+    return ServiceProcess("ingest-ws", cfg)
+
+
+async def until(probe: Any, what: str, proc: ServiceProcess, timeout: float = 45) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}\n{proc.log_tail(40)}")
+        await asyncio.sleep(0.5)
+
+
+async def flowing(kafka: KafkaSettings, topics: Topics, proc: ServiceProcess) -> None:
+    def every_venue(records: list[Any]) -> bool:
+        return {r.topic for r in records} >= {topics.raw(v) for v in VENUES}
+
+    records = await read_topic(
+        kafka, [topics.raw(v) for v in VENUES], timeout=45, until=every_venue
+    )
+    if not every_venue(records):
+        pytest.fail(f"no trades from every venue\n{proc.log_tail(40)}")
+
+
+async def check_complete(
+    market: Market, kafka: KafkaSettings, topics: Topics, proc: ServiceProcess
+) -> tuple[Ids, list[FeedStatusEvent]]:
+    """Pause the market, then: every trade sent is on Kafka or in an unrecoverable gap."""
+    market.pause()
+    await asyncio.sleep(2.5)  # the last frames, a last gap check, a last backfill
+    proc.signal(signal.SIGTERM)
+    assert proc.stop(timeout=20) == 0, proc.log_tail(40)
+    seen = await raw_ids(kafka, topics)
+    events = await statuses(kafka, topics)
+    lost = unrecoverable(events)
+    missing = {
+        k: sorted(ids - seen.get(k, set()) - lost.get(k, set()))[:10]
+        for k, ids in truth(market, seen).items()
+    }
+    assert missing == {k: [] for k in missing}, (missing, proc.log_tail(40))
+    return seen, events
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+async def test_a_restart_loses_no_trade_silently(
+    kafka_settings: KafkaSettings, topics: Topics, tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Killed or stopped for 5 s (longer than the venues' 50-trade snapshots): the restarted
+    process finds where every stream left off, reports the gap and backfills it."""
+    market = Market(rate=15, seed=41)
+    async with SimServer(market) as sim:
+        proc = ingest_ws(kafka_settings, sim, tmp_path)
+        proc.start()
+        await flowing(kafka_settings, topics, proc)
+        await asyncio.sleep(1.5)  # a checkpoint or two
+        proc.signal(sig)
+        proc.stop(timeout=20)
+        await asyncio.sleep(5)
+        proc.start()
+
+        async def filled() -> list[FeedStatusEvent]:
+            events = await statuses(kafka_settings, topics)
+            done = {e.source for e in events if e.status == "gap_filled"}
+            return events if done >= set(VENUES) else []
+
+        await until(filled, "gap_filled from every venue", proc)
+        _, events = await check_complete(market, kafka_settings, topics, proc)
+    gaps = [e for e in events if e.status == "gap" and e.details.get("backfill") == "queued"]
+    assert {e.source for e in gaps} == set(VENUES)
+    assert all(e.window_start and e.window_end for e in gaps)
+    assert not [e for e in events if e.status == "gap_unrecoverable"]
+
+
+async def test_rate_limits_are_waited_out_and_missing_history_is_reported(
+    kafka_settings: KafkaSettings, topics: Topics, tmp_path: Path
+) -> None:
+    """Binance answers 429 (Retry-After 1 s) twice: the backfill waits and completes. Kraken
+    keeps only its last 5 trades: the older part of its gap is reported unrecoverable."""
+    market = Market(rate=15, seed=42)
+    async with SimServer(market) as sim:
+        proc = ingest_ws(kafka_settings, sim, tmp_path)
+        proc.start()
+        await flowing(kafka_settings, topics, proc)
+        await asyncio.sleep(1.5)
+        proc.stop(kill=True)
+        await asyncio.sleep(5)
+        sim.sim.faults["binance.faults"] = [{"kind": "rate_limit", "retry_after": 1, "count": 2}]
+        sim.sim.faults["kraken.history_keep"] = 5
+        proc.start()
+
+        async def reported() -> list[FeedStatusEvent]:
+            events = await statuses(kafka_settings, topics)
+            ok = {e.source for e in events if e.status == "gap_filled"}
+            bad = {e.source for e in events if e.status == "gap_unrecoverable"}
+            return events if {"binance", "coinbase"} <= ok and "kraken" in bad else []
+
+        await until(reported, "binance filled after 429s and kraken unrecoverable", proc)
+        _, events = await check_complete(market, kafka_settings, topics, proc)
+    requests = sim.sim.recordings.get("binance.requests", [])
+    assert len(requests) >= 3  # two answered 429, then served
+    assert any(e.status == "rate_limited" and e.source == "binance" for e in events)
+    [lost] = [e for e in events if e.status == "gap_unrecoverable" and e.source == "kraken"][:1]
+    assert "no longer holds" in lost.details["reason"]  # type: ignore[operator]
+    assert lost.details["unrecovered"] > 0  # type: ignore[operator]
+
+
+async def test_live_gaps_are_backfilled(
+    kafka_settings: KafkaSettings, topics: Topics, tmp_path: Path
+) -> None:
+    """Frames the venues never sent (the simulator's gap fault) are fetched from REST."""
+    market = Market(rate=15, seed=43)
+    async with SimServer(market) as sim:
+        proc = ingest_ws(kafka_settings, sim, tmp_path)
+        proc.start()
+        await flowing(kafka_settings, topics, proc)
+        for venue in ("binance", "kraken"):
+            sim.sim.faults[f"{venue}.gap"] = 4
+
+        async def filled() -> list[FeedStatusEvent]:
+            events = await statuses(kafka_settings, topics)
+            done = {e.source for e in events if e.status == "gap_filled"}
+            return events if {"binance", "kraken"} <= done else []
+
+        await until(filled, "live gaps filled", proc)
+        await check_complete(market, kafka_settings, topics, proc)
