@@ -14,8 +14,8 @@ from collections import Counter
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
-from aiokafka.structs import TopicPartition
 
+from coinstream.devstack.kafkatools import wait_for_partitions
 from coinstream.runtime.kafka import connection_kwargs
 from coinstream.runtime.settings import KafkaSettings
 
@@ -38,18 +38,9 @@ class TopicCounter:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
+        parts = await wait_for_partitions(self.settings, self.topics)
         await consumer.start()
         try:
-            parts: list[TopicPartition] = []
-            while not parts:
-                await consumer._client.force_metadata_update()
-                parts = [
-                    TopicPartition(t, p)
-                    for t in self.topics
-                    for p in (consumer.partitions_for_topic(t) or ())
-                ]
-                if not parts:
-                    await asyncio.sleep(0.5)
             consumer.assign(parts)
             await consumer.seek_to_beginning()
             while True:
