@@ -34,6 +34,11 @@ def mask_secrets(text: str) -> str:
     return text
 
 
+def is_secret_name(name: str) -> bool:
+    """Whether a field or variable called ``name`` holds a credential as a whole."""
+    return bool(_SECRET_KEY.search(name))
+
+
 def mask_value(key: str, value: Any) -> Any:
     """``value`` of the log field ``key`` with credentials masked, recursively.
 
@@ -43,7 +48,7 @@ def mask_value(key: str, value: Any) -> Any:
     """
     if value is None or isinstance(value, bool | int | float):
         return value
-    if _SECRET_KEY.search(key):
+    if is_secret_name(key):
         return MASK
     if isinstance(value, str):
         return mask_secrets(value)
