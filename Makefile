@@ -12,7 +12,7 @@ EDITABLES := $(foreach p,$(PACKAGES),-e $(p)) -e 'services/normalizer[faust]'
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-fast test-chaos lint typecheck audit jsonschema dist clean
+.PHONY: help venv demo test test-containers test-fast test-chaos lint typecheck audit jsonschema dist clean
 
 help:  ## list the targets (this text)
 	@echo "Coinstream: make <target>   (targets that need .venv create it first)"
@@ -31,8 +31,11 @@ $(STAMP): constraints.txt $(PYPROJECTS) requirements-dev.txt
 demo: venv  ## run the whole pipeline locally (DEMO_DURATION=N to stop after N seconds)
 	$(PY) -m coinstream.devstack demo
 
-test: venv  ## the test suite: real broker, real PostgreSQL, real local servers
+test: venv  ## the test suite: real broker, real PostgreSQL, real local servers (containers if Docker answers; COINSTREAM_TEST_BACKEND=local|containers)
 	$(PY) -m pytest
+
+test-containers: venv  ## the same suite on Apache Kafka (KRaft) and TimescaleDB in containers (needs a Docker engine)
+	COINSTREAM_TEST_BACKEND=containers $(PY) -m pytest
 
 test-fast: venv  ## pure tests only (no broker, no database)
 	$(PY) -m pytest -m "not kafka and not postgres and not e2e"
