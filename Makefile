@@ -22,11 +22,15 @@ help:  ## list the targets (this text)
 venv: $(STAMP)  ## create .venv with every pinned dependency and the packages in editable mode
 
 $(STAMP): constraints.txt $(PYPROJECTS) requirements-dev.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt pip setuptools uv==0.13.8
-	$(UV) pip install --quiet --python $(PY) -c constraints.txt --build-constraint constraints.txt \
+	@echo "==> [1/3] $(VENV): a virtual environment for $$($(PYTHON) --version)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "==> [2/3] pip, setuptools and uv at the versions pinned in constraints.txt"
+	@$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt pip setuptools uv==0.13.8
+	@echo "==> [3/3] $$(grep -c '==' constraints.txt) pinned dependencies and the $(words $(PACKAGES)) Coinstream packages (about a minute the first time)"
+	$(UV) pip install --python $(PY) -c constraints.txt --build-constraint constraints.txt \
 	    $(EDITABLES) -r requirements-dev.txt
-	touch $(STAMP)
+	@touch $(STAMP)
+	@echo "==> $(VENV) is ready"
 
 demo: venv  ## run the whole pipeline locally (DEMO_DURATION=N to stop after N seconds)
 	$(PY) -m coinstream.devstack demo
