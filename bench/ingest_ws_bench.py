@@ -212,8 +212,8 @@ async def main(args: argparse.Namespace) -> None:
                     svc.send_signal(18)  # SIGCONT
                     await asyncio.sleep(1)
                 pids = {"simulator": sim.pid, "ingest-ws": svc.pid}
-                if broker is not None and broker._proc is not None:
-                    pids["broker"] = broker._proc.pid
+                if broker is not None and broker.pid is not None:
+                    pids["broker"] = broker.pid
                 acked, rx, dropped = await ingest_rate(http, port, args.duration, pids)
                 ingest.append(acked)
                 received.append(rx)

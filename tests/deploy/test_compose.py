@@ -197,6 +197,23 @@ def test_bind_mounts_exist(compose: dict[str, Any], env_example: dict[str, str])
                 assert (DEPLOY / source).exists(), f"{name}: {source} is missing"
 
 
+GRAFANA_OLDEST_SUPPORTED = (13, 1)
+"""Grafana Labs patches the latest minor releases only (11.4 went out of support in 2025).
+Raise this when moving the pin; the test keeps an unsupported release from coming back."""
+
+
+def test_grafana_image_is_a_supported_release(
+    compose: dict[str, Any], env_example: dict[str, str]
+) -> None:
+    image = interpolate(compose["services"]["grafana"]["image"], env_example)
+    assert image == env_example["GRAFANA_IMAGE"], "compose default and .env.example differ"
+    name, _, tag = image.partition(":")
+    assert name == "grafana/grafana"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", tag), f"pin an exact release, not {tag!r}"
+    major, minor, _ = (int(p) for p in tag.split("."))
+    assert (major, minor) >= GRAFANA_OLDEST_SUPPORTED, f"{image} is out of support"
+
+
 def test_kafka_runs_kraft_with_idempotence_friendly_defaults(
     compose: dict[str, Any], env_example: dict[str, str]
 ) -> None:

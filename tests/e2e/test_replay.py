@@ -26,8 +26,6 @@ from coinstream.schemas import PriceEvent, Topics, decode_event
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.slow]
 
-LOCAL = not os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-
 
 def config(kafka: KafkaSettings, prefix: str, sim_http: str, log_dir: Path) -> StackConfig:
     return StackConfig(
@@ -35,7 +33,7 @@ def config(kafka: KafkaSettings, prefix: str, sim_http: str, log_dir: Path) -> S
         database_url="postgresql://unused",
         sim_http=sim_http,
         topic_prefix=prefix,
-        local_broker=LOCAL,
+        local_broker=not kafka.enable_idempotence,  # idempotence is off only on Tansu
         log_dir=log_dir,
         ws_venues=("binance",),
         rest_sources=(),

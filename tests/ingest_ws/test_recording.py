@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import os
+import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -137,3 +139,30 @@ def test_unreadable_recording_names_the_bad_line(tmp_path: Path) -> None:
         list(read_recording(path))
     with pytest.raises(RecordingError, match="does not exist"):
         list(read_recording(tmp_path / "missing.jsonl.gz"))
+
+
+def test_record_with_no_reachable_venue_exits_non_zero(tmp_path: Path) -> None:
+    """Every venue's URL refuses connections: the command fails and says why, instead of
+    leaving an empty recording behind an exit code 0."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"ws://127.0.0.1:{probe.getsockname()[1]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INGEST_WS_", "KAFKA_"))}
+    env |= {
+        "INGEST_WS_BINANCE__URL": f"{dead}/binance",
+        "INGEST_WS_COINBASE__URL": f"{dead}/coinbase",
+        "INGEST_WS_KRAKEN__URL": f"{dead}/kraken/v2",
+    }
+    out = tmp_path / "nothing.jsonl.gz"
+    command = ["record", "--out", str(out), "--duration", "1.5"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "coinstream.ingest_ws", *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "nothing recorded: no venue could be reached" in proc.stderr
+    assert f"binance ({dead}/binance)" in proc.stderr

@@ -9,12 +9,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import importlib.metadata
+import inspect
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from websockets.asyncio.client import connect
+import websockets
+from packaging.requirements import Requirement
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.client import ClientProtocol
+from websockets.protocol import CONNECTING
+from websockets.uri import parse_uri
 
 from coinstream.ingest_ws.wsconn import ChunkConnection
 
@@ -240,3 +247,49 @@ async def test_a_failing_consumer_drops_the_connection_and_is_reported() -> None
             await asyncio.wait_for(ws.wait_closed(), 5)
             error = ws.consumer_error
     assert isinstance(error, ValueError) and "boom" in str(error)
+
+
+# -- the websockets internals ChunkConnection relies on -------------------------------------
+# ChunkConnection overrides or calls methods of websockets.asyncio.connection.Connection that
+# are not part of websockets' documented API. The pyproject bounds websockets below the next
+# major version; these tests fail as soon as an installed version moves or renames a hook, and
+# the behaviour tests above show the hooks still do what ChunkConnection expects.
+HOOKS = {
+    # name on ClientConnection -> parameters (self first)
+    "data_received": ["self", "data"],
+    "process_event": ["self", "event"],
+    "send_data": ["self"],
+    "acknowledge_pings": ["self", "data"],
+}
+
+
+def test_the_connection_hooks_chunkconnection_uses_still_exist() -> None:
+    for name, params in HOOKS.items():
+        hook = getattr(ClientConnection, name, None)
+        assert callable(hook), f"websockets {websockets.__version__}: {name} is gone"
+        assert list(inspect.signature(hook).parameters) == params, name
+    overridden = {
+        n for n, v in vars(ChunkConnection).items() if callable(v) and not n.startswith("__")
+    }
+    own = {"get_buffer", "buffer_updated", "attach"}
+    inherited_overrides = {n for n in overridden if hasattr(ClientConnection, n)}
+    assert inherited_overrides <= set(HOOKS) | own, "a new override must be listed in HOOKS"
+
+
+def test_the_sans_io_protocol_offers_what_chunkconnection_reads() -> None:
+    """ClientProtocol (public, sans-I/O) has the state, extensions, size limit and fail()."""
+    protocol = ClientProtocol(parse_uri("ws://127.0.0.1:1/"), max_size=1234)
+    assert protocol.state is CONNECTING
+    assert protocol.extensions == []
+    assert protocol.max_message_size == 1234
+    assert list(inspect.signature(protocol.fail).parameters)[:2] == ["code", "reason"]
+
+
+def test_installed_websockets_is_within_the_declared_range() -> None:
+    requirement = next(
+        Requirement(r)
+        for r in importlib.metadata.requires("coinstream-ingest-ws") or []
+        if r.startswith("websockets")
+    )
+    assert requirement.specifier.contains(websockets.__version__), requirement
+    assert any(s.operator == "<" for s in requirement.specifier), "an upper bound is required"

@@ -1,7 +1,12 @@
-"""Kafka adapters against the real broker: lifecycle, round trip, dead letters."""
+"""Kafka adapters against the real broker: lifecycle, round trip, dead letters, topics."""
+
+import asyncio
+import uuid
 
 import pytest
+from aiokafka.protocol.admin import CreateTopicsResponse_v3
 
+from coinstream.devstack.broker import TansuBroker
 from coinstream.devstack.kafkatools import read_topic
 from coinstream.runtime import (
     DeadLetterPublisher,
@@ -9,8 +14,11 @@ from coinstream.runtime import (
     KafkaProducer,
     KafkaSettings,
     ResourceClosedError,
+    TopicCreationError,
+    ensure_topics,
 )
-from coinstream.schemas import DeadLetter, Topics
+from coinstream.runtime.kafka import refused_topics
+from coinstream.schemas import DeadLetter, Topics, TopicSpec
 
 pytestmark = pytest.mark.kafka
 
@@ -66,3 +74,59 @@ async def test_dead_letter_carries_reason_and_origin(kafka_settings: KafkaSettin
         1,
         7,
     )
+
+
+async def test_concurrent_creation_reports_each_topic_created_once(
+    kafka_settings: KafkaSettings,
+) -> None:
+    """Two replicas racing to create the same topics both succeed; the broker's "already
+    exists" answers are not reported as created, so every topic is claimed exactly once."""
+    specs = [TopicSpec(f"race-{uuid.uuid4().hex[:8]}-{i}", partitions=1, key="k") for i in range(6)]
+    first, second = await asyncio.gather(
+        ensure_topics(kafka_settings, specs), ensure_topics(kafka_settings, specs)
+    )
+    assert set(first) | set(second) == {s.name for s in specs}
+    assert set(first) & set(second) == set()
+    assert await ensure_topics(kafka_settings, specs) == []
+
+
+def test_per_topic_error_codes_of_a_create_topics_answer_are_read() -> None:
+    """The broker's answer (aiokafka's own response type, as decoded from the wire) names a
+    refused topic with its error; success and "already exists" are not refusals."""
+    answer = CreateTopicsResponse_v3(
+        throttle_time_ms=0,
+        topic_errors=[
+            ("fine", 0, None),
+            ("raced", 36, "Topic 'raced' already exists."),
+            ("wide", 38, "Replication factor: 3 larger than available brokers: 1."),
+            ("policy", 44, None),
+        ],
+    ).to_object()
+    refused = refused_topics(answer)
+    assert set(refused) == {"wide", "policy"}
+    assert refused["wide"] == (
+        "InvalidReplicationFactorError (error 38): Replication factor: 3 larger than "
+        "available brokers: 1.",
+        False,
+    )
+    assert refused["policy"][0].startswith("PolicyViolationError (error 44): ")
+    error = TopicCreationError(refused)
+    assert not error.retriable
+    assert "wide: InvalidReplicationFactorError" in str(error)
+    assert "KAFKA_REPLICATION_FACTOR" in str(error)
+
+
+async def test_a_topic_the_broker_refuses_raises_naming_it(
+    kafka_settings: KafkaSettings, broker: TansuBroker | None
+) -> None:
+    """Apache Kafka refuses a replication factor above its broker count: ensure_topics must
+    raise instead of reporting the topic as created."""
+    if broker is not None:
+        pytest.skip(
+            "Tansu accepts every CreateTopics request; needs Apache Kafka (make test-containers)"
+        )
+    wide = kafka_settings.model_copy(update={"replication_factor": 3})
+    name = f"refused-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(TopicCreationError, match=name) as caught:
+        await ensure_topics(wide, [TopicSpec(name, partitions=1, key="k")])
+    assert "InvalidReplicationFactorError" in str(caught.value)

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
-from aiokafka.structs import TopicPartition
 
+from coinstream.devstack.kafkatools import wait_for_partitions
 from coinstream.devstack.postgres import LocalPostgres
 from coinstream.runtime import HttpSettings, KafkaProducer, KafkaSettings
 from coinstream.runtime.kafka import connection_kwargs
@@ -103,16 +103,13 @@ async def committed(kafka: KafkaSettings, group_id: str, topic: str) -> dict[int
     consumer = AIOKafkaConsumer(
         **connection_kwargs(kafka), group_id=group_id, enable_auto_commit=False
     )
+    parts = await wait_for_partitions(kafka, [topic])
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic)
-        while not parts:
-            await consumer._client.force_metadata_update()
-            parts = consumer.partitions_for_topic(topic)
         out = {}
-        for p in sorted(parts):
-            off = await consumer.committed(TopicPartition(topic, p))
-            out[p] = off if off is not None else 0
+        for tp in parts:
+            off = await consumer.committed(tp)
+            out[tp.partition] = off if off is not None else 0
         return out
     finally:
         await consumer.stop()

@@ -4,7 +4,12 @@ from coinstream.runtime.backoff import Backoff
 from coinstream.runtime.batching import BatchSender, OutRecord, RecordTooLargeError, Refused
 from coinstream.runtime.clock import utc_now
 from coinstream.runtime.deadletters import DeadLetterPublisher
-from coinstream.runtime.errors import CoinstreamError, ConfigurationError, ResourceClosedError
+from coinstream.runtime.errors import (
+    CoinstreamError,
+    ConfigurationError,
+    ResourceClosedError,
+    TopicCreationError,
+)
 from coinstream.runtime.failures import describe, is_transient
 from coinstream.runtime.health import HealthServer
 from coinstream.runtime.kafka import (
@@ -36,6 +41,7 @@ __all__ = [
     "ResourceClosedError",
     "ServiceSettings",
     "StoppedError",
+    "TopicCreationError",
     "configure_logging",
     "describe",
     "ensure_topics",

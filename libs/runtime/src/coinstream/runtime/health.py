@@ -17,6 +17,18 @@ ReadyCheck = Callable[[], tuple[bool, str]]
 """Returns (ok, detail). All checks must be ok for ``/readyz`` to answer 200."""
 
 
+def bound_port(runner: web.AppRunner, default: int) -> int:
+    """The TCP port ``runner``'s site actually listens on (``default`` if none is known).
+
+    ``AppRunner.addresses`` is aiohttp's public view of the bound sockets, so asking for port 0
+    tells the caller which port the system chose.
+    """
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2 and isinstance(address[1], int):
+            return address[1]
+    return default
+
+
 class HealthServer:
     """Serves liveness, readiness and metrics. ``async with`` starts and stops it."""
 
@@ -79,9 +91,7 @@ class HealthServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._settings.host, self._settings.port)
         await site.start()
-        sockets = getattr(site._server, "sockets", None)
-        if sockets:
-            self.port = int(sockets[0].getsockname()[1])
+        self.port = bound_port(self._runner, self.port)
         log.info("health server listening", extra={"port": self.port})
 
     async def aclose(self) -> None:

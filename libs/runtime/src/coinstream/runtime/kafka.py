@@ -14,11 +14,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Self
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka import errors as kafka_errors
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.structs import RecordMetadata, TopicPartition
 
-from coinstream.runtime.errors import ResourceClosedError
+from coinstream.runtime.errors import ResourceClosedError, TopicCreationError
 from coinstream.runtime.settings import KafkaSettings
 from coinstream.schemas import TopicSpec
 
@@ -210,11 +211,31 @@ class KafkaConsumer(_Lifecycle):
             await self._consumer.commit(offsets)
 
 
+def refused_topics(answer: dict[str, Any]) -> dict[str, tuple[str, bool]]:
+    """The topics a CreateTopics answer (``response.to_object()``) refused, with the broker's
+    error and whether it is retriable. "Already exists" is not a refusal: another replica
+    (or an operator) created the topic first."""
+    refused: dict[str, tuple[str, bool]] = {}
+    for entry in answer.get("topic_errors", []):
+        code = entry["error_code"]
+        if code == 0:
+            continue
+        error = kafka_errors.for_code(code)
+        if error is TopicAlreadyExistsError:
+            continue
+        message = entry.get("error_message") or error.description
+        refused[entry["topic"]] = (f"{error.__name__} (error {code}): {message}", error.retriable)
+    return refused
+
+
 async def ensure_topics(settings: KafkaSettings, specs: Iterable[TopicSpec]) -> list[str]:
     """Create missing topics with their partitions and configs; return the names created.
 
     Topics are created explicitly because auto-created topics get broker defaults
-    (4 partitions on the local broker, no compaction).
+    (4 partitions on the local broker, no compaction). The broker answers per topic and
+    aiokafka does not raise for those answers, so each one is checked: a refused topic raises
+    ``TopicCreationError``; one that already exists (created concurrently) is not reported
+    as created.
     """
     admin = AIOKafkaAdminClient(**connection_kwargs(settings))
     await admin.start()
@@ -232,10 +253,11 @@ async def ensure_topics(settings: KafkaSettings, specs: Iterable[TopicSpec]) -> 
         ]
         if not new:
             return []
-        try:
-            await admin.create_topics(new)
-        except TopicAlreadyExistsError:
-            pass  # another replica created them first
-        return [t.name for t in new]
+        answer = (await admin.create_topics(new)).to_object()
+        refused = refused_topics(answer)
+        if refused:
+            raise TopicCreationError(refused)
+        created = {e["topic"] for e in answer.get("topic_errors", []) if e["error_code"] == 0}
+        return [t.name for t in new if t.name in created]
     finally:
         await admin.close()

@@ -1,7 +1,8 @@
 """Errors of the alerts service. Each says whether retrying can help.
 
 ``AlertsError`` (base)
-- ``RulesError``: the rules file is invalid (names the rule and field); not retriable.
+- ``RulesError``: the rules file is invalid (names the rule and field); not retriable; a
+  runtime ``ConfigurationError`` too, so start-up reports it with exit code 2.
 - ``EvaluationError``: a rule's evaluator failed on one event (the event is dead-lettered;
   the other rules' transitions for it still apply); not retriable.
 - ``DeliveryError``: a notification could not be delivered.
@@ -13,14 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from coinstream.runtime import CoinstreamError
+from coinstream.runtime import CoinstreamError, ConfigurationError
 
 
 class AlertsError(CoinstreamError):
     """Base of every alerts-service error."""
 
 
-class RulesError(AlertsError):
+class RulesError(AlertsError, ConfigurationError):
     """The rules file is invalid; the message names the rule and field to fix."""
 
 

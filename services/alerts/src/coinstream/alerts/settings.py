@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import CliSuppress, SettingsConfigDict
 
 from coinstream.runtime import ServiceSettings
 
@@ -61,7 +61,8 @@ class AlertsSettings(ServiceSettings):
     telegram_api_url: str = "https://api.telegram.org"
     telegram_global_per_s: float = Field(30.0, gt=0, description="Messages/s per bot overall")
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
-    receiver_secrets: dict[str, SecretStr] = Field(
+    # not an option: read from the environment only, so secrets never sit in a command line
+    receiver_secrets: CliSuppress[dict[str, SecretStr]] = Field(
         default_factory=_env_secrets,
         description="Secrets by environment-variable name, referenced by receivers",
     )

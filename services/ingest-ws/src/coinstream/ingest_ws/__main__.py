@@ -1,4 +1,5 @@
-"""``python -m coinstream.ingest_ws [run|record|replay]``: the service, or record/replay files."""
+"""``coinstream-ingest-ws [options] [run|record|replay]`` (or ``python -m
+coinstream.ingest_ws``): the service, or record/replay files. ``--help`` lists every setting."""
 
 from __future__ import annotations
 
@@ -7,4 +8,4 @@ import sys
 from coinstream.ingest_ws.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

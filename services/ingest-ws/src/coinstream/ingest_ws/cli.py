@@ -1,22 +1,28 @@
-"""Command line: ``run`` (default), ``record --out F``, ``replay --in F [--speed X]``."""
+"""Command line: ``[options] [run]`` (default), ``record --out F``, ``replay --in F``.
+
+Settings options (``--help`` lists them with their environment variables) go before the
+command: ``coinstream-ingest-ws --log-level DEBUG record --out session.jsonl.gz``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from coinstream.ingest_ws import app, recording
-from coinstream.ingest_ws.errors import ConfigError
 from coinstream.ingest_ws.settings import IngestWsSettings
 from coinstream.runtime import configure_logging, run
+from coinstream.runtime.cli import configuration_error, configuration_errors, load_settings
+
+PROG = "coinstream-ingest-ws"
+_OWN = {"command", "out", "duration", "max_messages", "path", "speed"}
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m coinstream.ingest_ws")
-    sub = parser.add_subparsers(dest="command")
+def _commands(parser: argparse.ArgumentParser) -> set[str]:
+    parser.usage = "%(prog)s [options] [run | record --out F | replay --in F]"
+    sub = parser.add_subparsers(dest="command", title="commands")
     sub.add_parser("run", help="run the service (default)")
     rec = sub.add_parser("record", help="record raw envelopes to a gzip JSONL file")
     rec.add_argument("--out", type=Path, required=True, help="file to write (.jsonl.gz)")
@@ -29,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
         default="max",
         help="'max' (as fast as possible, default), 'recorded' (1.0) or a speed factor",
     )
-    return parser
+    return _OWN
 
 
 def _speed(text: str) -> float | None:
@@ -37,21 +43,29 @@ def _speed(text: str) -> float | None:
         return None
     if text == "recorded":
         return 1.0
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
     if value <= 0:
-        raise SystemExit("--speed must be 'max', 'recorded' or a positive number")
+        configuration_error(PROG, f"--speed={text!r}: expected 'max', 'recorded' or a number > 0")
     return value
 
 
-def main(argv: Sequence[str]) -> int:
-    args = _parser().parse_args(list(argv))
-    settings = IngestWsSettings()
+def main(argv: Sequence[str] | None = None) -> int:
+    settings, args = load_settings(
+        IngestWsSettings,
+        argv,
+        prog=PROG,
+        description="Hold exchange WebSocket feeds (Binance, Coinbase, Kraken and venue "
+        "plugins), detect gaps and stale streams, and publish the raw frames to Kafka; or "
+        "record them to a file and replay one.",
+        distribution="coinstream-ingest-ws",
+        add_arguments=_commands,
+    )
     configure_logging(settings.service_name, settings.log_level, settings.log_format)
-    try:
+    with configuration_errors(PROG, IngestWsSettings):
         app.build_protocols(settings)
-    except ConfigError as exc:
-        print(f"ingest-ws: configuration error: {exc}", file=sys.stderr, flush=True)
-        return 2
     command = args.command or "run"
     if command == "record":
 

