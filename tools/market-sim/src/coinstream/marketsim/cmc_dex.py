@@ -119,8 +119,9 @@ def pair_payload(sim: Simulator, pair: Pair, index: int, quote_as_map: bool) -> 
         "price_by_quote_asset": base_usd / quote_usd,
         "liquidity": liquidity,
         "volume_24h": liquidity * 0.4,
-        "percent_change_price_1h": change / 24,
-        "percent_change_price_24h": change,
+        # fractions, as CMC's DEX API sends them (0.0123 is +1.23 %)
+        "percent_change_price_1h": change / 2400,
+        "percent_change_price_24h": change / 100,
         "fully_diluted_value": base_usd * 1e9,
         "24h_buy_volume": liquidity * 0.21,
         "24h_sell_volume": liquidity * 0.19,
