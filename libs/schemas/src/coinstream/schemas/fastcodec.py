@@ -221,13 +221,16 @@ _decode: Callable[[bytes | str], PriceWire] = msgspec.json.Decoder(_Wire).decode
 _CACHED = tuple(f.name for f in _FIELDS.values() if f.check and f.name not in _PER_EVENT)
 _CHECKS = tuple(_FIELDS[n].check for n in _CACHED)
 _get_cached = attrgetter(*_CACHED, *_CACHED)  # twice: a tuple even for one field
-_EVENT_TEXT = tuple((f.name, f.check) for f in _FIELDS.values() if f.check and f.name in _PER_EVENT)
+_EVENT_TEXT = tuple(f.name for f in _FIELDS.values() if f.check and f.name in _PER_EVENT)
+_EVENT_CHECKS = tuple(_FIELDS[n].check for n in _EVENT_TEXT)
+_get_event_text = attrgetter(*_EVENT_TEXT, *_EVENT_TEXT)
 _LISTS = tuple((f.name, f.items_check) for f in _FIELDS.values() if f.items_check is not None)
 _TIMES = tuple(f.name for f in _FIELDS.values() if f.time)
 if _TIMES != ("event_time", "received_at"):  # pragma: no cover - a model change to review
     raise TypeError(f"fastcodec: unexpected time fields {_TIMES}")
 
 _fromiso = datetime.fromisoformat  # Python 3.11 reads "Z"
+_max_skew = limits.max_future_skew
 _EARLIEST = limits.EARLIEST_EVENT_TIME
 _MINUS_100 = Decimal(-100)
 _checked_text: set[tuple[Any, ...]] = set()
@@ -267,10 +270,10 @@ def read_price(value: bytes | str) -> PriceRecord | None:
     Written flat on purpose: it runs once per price record."""
     try:
         p = _decode(value)
-        if not _text_ok(_get_cached(p)):
+        cached = _get_cached(p)
+        if cached not in _checked_text and not _text_ok(cached):
             return None
-        for name, check in _EVENT_TEXT:
-            v = getattr(p, name)
+        for v, check in zip(_get_event_text(p), _EVENT_CHECKS, strict=False):
             if v is not None:
                 check(v)
         for name, check in _LISTS:
@@ -281,7 +284,7 @@ def read_price(value: bytes | str) -> PriceRecord | None:
             return None
         if event_time < _EARLIEST or received_at < _EARLIEST:
             return None
-        if event_time - received_at > limits.max_future_skew():
+        if event_time - received_at > _max_skew():
             return None
         # the model's own cross-field rules (PriceEvent._consistent)
         if p.symbol != f"{p.base}-{p.quote}":

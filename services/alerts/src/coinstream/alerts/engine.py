@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -78,7 +78,10 @@ class Alert:
     clear_since: float | None = None
 
     def dump(self) -> dict[str, Any]:
-        return asdict(self)
+        data = dict(self.__dict__)  # asdict() deep-copies: 10x slower, and nothing nests deeper
+        data["labels"] = dict(self.labels)
+        data["receivers"] = list(self.receivers)
+        return data
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> Alert:
@@ -122,7 +125,7 @@ class Engine:
         prices = [e for e in evs if e.rule.type in PRICE_TYPES]
         self._price_evaluators = prices
         self._index = PriceIndex([e.rule for e in prices])
-        self._by_subject: dict[tuple[str, str, str], tuple[Evaluator, ...]] = {}
+        self._by_subject: dict[tuple[str, str], tuple[Evaluator, ...]] = {}
         self._sentiment = [e for e in evs if e.rule.type == "sentiment"]
         self._feed = [e for e in evs if e.rule.type in ("feed_status", "error_rate")]
         self._health = [e for e in evs if e.rule.type in ("service_health", "error_rate")]
@@ -135,12 +138,12 @@ class Engine:
 
         A rule whose evaluator fails does not stop the others: their transitions are
         returned inside the ``EvaluationError`` raised at the end."""
-        subject = (tick.symbol, tick.base, tick.source)
+        subject = (tick.symbol, tick.source)  # the base is part of the symbol
         evaluators = self._by_subject.get(subject)
         if evaluators is None:
             if len(self._by_subject) > 100_000:
                 self._by_subject.clear()
-            positions = self._index.rules_for(*subject)
+            positions = self._index.rules_for(tick.symbol, tick.base, tick.source)
             evaluators = tuple(self._price_evaluators[p] for p in positions)
             self._by_subject[subject] = evaluators
         out: list[Transition] = []

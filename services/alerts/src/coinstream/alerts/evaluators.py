@@ -30,7 +30,7 @@ from coinstream.alerts.rules import (
     is_glob,
     patterns,
 )
-from coinstream.alerts.ticks import Tick, exact_price_of, price_of
+from coinstream.alerts.ticks import Tick, exact_price_of, price_of, size_of
 from coinstream.alerts.windows import Activity, Extremes
 from coinstream.schemas import FeedStatusEvent, SentimentEvent, ServiceHealthEvent
 
@@ -252,7 +252,7 @@ class Spike(Evaluator):
         if price is None or price <= 0:
             return None
         w = self._window(tick.symbol)
-        if not w.add(tick.t, price, tick.size or 0.0):
+        if not w.add(tick.t, price, size_of(tick) or 0.0):
             return None
         if w.base_count < r.min_samples:
             return None

@@ -200,7 +200,8 @@ class Grouper:
         )
 
     def dump(self) -> list[dict[str, Any]]:
-        return [asdict(g) for g in self.groups.values()]
+        """The groups as JSON-ready data (sharing the alert dicts: encode it, don't keep it)."""
+        return [dict(g.__dict__) for g in self.groups.values()]
 
     def load(self, data: list[dict[str, Any]]) -> None:
         known = Group.__dataclass_fields__

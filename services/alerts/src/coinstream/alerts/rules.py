@@ -41,6 +41,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -210,9 +211,14 @@ class _Rule(_Model):
     receivers: list[str] = Field(default_factory=list)
     enabled: bool = True
 
+    _digest: str | None = PrivateAttr(None)
+
     def digest(self) -> str:
         """Changes when the rule's definition changes (a reload keeps state of unchanged rules)."""
-        return hashlib.blake2b(self.model_dump_json().encode(), digest_size=8).hexdigest()
+        if self._digest is None:
+            text = self.model_dump_json().encode()
+            self._digest = hashlib.blake2b(text, digest_size=8).hexdigest()
+        return self._digest
 
     @property
     def clear_for(self) -> float:

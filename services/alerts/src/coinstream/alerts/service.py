@@ -137,6 +137,7 @@ class Partition:
         self.dirty = False  # consumed or changed since the last save
         self.changed = False  # transitions or notifications since the last save
         self.new_outbox: list[OutboxItem] = []
+        self.saved_at = time.monotonic()
 
     def snapshot(self) -> dict[str, Any]:
         return {"engine": self.engine.dump(), "groups": self.grouper.dump()}
@@ -293,6 +294,7 @@ class AlertService:
         offsets: Offsets = {}
         for p, s in zip(parts, saves, strict=True):
             p.dirty = p.changed = False
+            p.saved_at = self.last_save
             del p.new_outbox[: len(s.new)]
             for item in s.new:
                 self.dispatcher.enqueue(item)
@@ -312,23 +314,24 @@ class AlertService:
             dead: list[OutRecord] = []
             fast = slow = 0
             prices = self.topics.prices
+            read, tick = read_price, tick_from_record  # locals: this loop runs per record
             for tp, records in batch.items():
                 part = self.partitions.get(tp)
                 if part is None or not records:
                     continue  # revoked meanwhile: its next owner reads these again
-                engine = part.engine
+                on_price = part.engine.on_price
                 transitions: list[Transition] = []
                 is_prices = tp[0] == prices
                 for rec in records:
                     value = rec.value
-                    record = read_price(value) if is_prices and value is not None else None
+                    record = read(value) if is_prices and value is not None else None
                     if record is None:
                         slow += 1
                         self._slow(part, rec, now, transitions, dead)
                         continue
                     fast += 1
                     try:
-                        found = engine.on_price(tick_from_record(record), now)
+                        found = on_price(tick(record), now)
                     except EvaluationError as exc:
                         self._evaluation_failed(rec, exc, transitions, dead)
                     else:
@@ -350,12 +353,15 @@ class AlertService:
                 await self._after(part, part.engine.tick(now) if ticking else [], now)
             await self.dlq.deliver(dead, stop=self.stop)
             self._gauges()
-            due = time.monotonic() - self.last_save >= self.settings.state_flush_interval_s
-            if any(
-                p.changed or p.new_outbox or (p.dirty and due) for p in self.partitions.values()
-            ):
-                return await self.save()
-            return {}
+            # Save at once what has notifications to deliver; the rest (consumed offsets,
+            # windows, transitions already published) at least every flush interval.
+            oldest = time.monotonic() - self.settings.state_flush_interval_s
+            ready = [
+                tp
+                for tp, p in self.partitions.items()
+                if p.new_outbox or ((p.dirty or p.changed) and p.saved_at <= oldest)
+            ]
+            return await self.save(only=ready) if ready else {}
 
     def _slow(
         self,

@@ -156,7 +156,10 @@ class MemoryStore:
         items = [i for i in self.outbox.values() if i.tp == (topic, partition)]
         for i in items:
             i.epoch = row["epoch"]
-        return Acquired(row["epoch"], row.get("snapshot"), row.get("next_offset"), items)
+        snapshot = row.get("snapshot")
+        return Acquired(
+            row["epoch"], json.loads(snapshot) if snapshot else None, row.get("next_offset"), items
+        )
 
     async def save(self, group_id: str, parts: list[PartitionSave]) -> None:
         fenced = [
@@ -168,7 +171,7 @@ class MemoryStore:
             raise FencedError(fenced)
         for p in parts:
             row = self.parts[(p.topic, p.partition)]
-            row["snapshot"] = json.loads(encode(p.snapshot))
+            row["snapshot"] = encode(p.snapshot)  # as stored: the encoded text
             if p.next_offset is not None:
                 row["next_offset"] = p.next_offset
             for item in p.new:

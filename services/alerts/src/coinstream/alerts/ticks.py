@@ -28,7 +28,7 @@ class Tick(msgspec.Struct, gc=False):
     price: float | None
     bid: float | None
     ask: float | None
-    size: float | None
+    size: Any  # the size as given (text or Decimal): only volume rules read it (``size_of``)
     raw: Any
 
 
@@ -48,7 +48,7 @@ def tick_from_record(record: PriceRecord) -> Tick:
         None if w.price is None else float(w.price),
         None if w.bid is None else float(w.bid),
         None if w.ask is None else float(w.ask),
-        None if w.size is None else float(w.size),
+        w.size,
         w,
     )
 
@@ -64,9 +64,13 @@ def tick_from_event(e: PriceEvent) -> Tick:
         None if e.price is None else float(e.price),
         None if e.bid is None else float(e.bid),
         None if e.ask is None else float(e.ask),
-        None if e.size is None else float(e.size),
+        e.size,
         e,
     )
+
+
+def size_of(tick: Tick) -> float | None:
+    return None if tick.size is None else float(tick.size)
 
 
 def price_of(tick: Tick, field: str = "price") -> float | None:

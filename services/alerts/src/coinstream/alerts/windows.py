@@ -112,10 +112,12 @@ class Activity:
     __slots__ = (
         "base_count",
         "base_first",
+        "base_start",
         "base_vol",
         "base_volume",
         "baseline",
         "buckets",
+        "closes_stale",
         "cur",
         "first_recent",
         "last_close",
@@ -136,7 +138,8 @@ class Activity:
         self.span = window + baseline + 2 * resolution
         self.buckets: dict[int, list[float]] = {}
         self.watermark = -_INF
-        self.cur = self.first_recent = 0
+        self.cur = self.first_recent = self.base_start = 0
+        self.closes_stale = False
         self.base_count = 0
         self.base_first: int | None = None
         self.base_volume = 0.0
@@ -165,8 +168,15 @@ class Activity:
                 self.cur, self.first_recent = s, first_recent
                 self._recompute()
                 return True
-        if s < self.cur:  # a late event in a completed slot: rare, recompute
-            self._recompute()
+        if s < self.cur:  # a late event in a completed slot: update the sums it belongs to
+            if s >= self.first_recent:
+                self.r_volume += volume
+            elif s >= self.base_start:
+                self.base_count += 1
+                self.base_volume += volume
+                if self.base_first is None or s < self.base_first:
+                    self.base_first = s
+            self.closes_stale = True  # volatility re-reads the slots when asked
         return True
 
     def _recompute(self) -> None:
@@ -174,7 +184,10 @@ class Activity:
         oldest = math.floor((self.watermark - self.span) / res) - 1
         for old in [k for k in self.buckets if k < oldest]:
             del self.buckets[old]
-        base_start = math.floor((self.watermark - self.window - self.baseline) / res)
+        base_start = self.base_start = math.floor(
+            (self.watermark - self.window - self.baseline) / res
+        )
+        self.closes_stale = False
         base, recent = [], []
         for s in sorted(self.buckets):
             if base_start <= s < self.first_recent:
@@ -203,6 +216,8 @@ class Activity:
         return None if base_value <= 0 else now_value / base_value
 
     def volatility_ratio(self) -> float | None:
+        if self.closes_stale:
+            self._recompute()
         cur = self.buckets.get(self.cur)
         n, s1, s2 = self.r_n, self.r_s1, self.r_s2
         if cur is not None and self.last_close is not None and self.last_close > 0:
