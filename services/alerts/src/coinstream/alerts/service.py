@@ -315,10 +315,16 @@ class AlertService:
             fast = slow = 0
             prices = self.topics.prices
             read, tick = read_price, tick_from_record  # locals: this loop runs per record
-            for tp, records in batch.items():
+            for tp, fetched in batch.items():
                 part = self.partitions.get(tp)
-                if part is None or not records:
+                if part is None or not fetched:
                     continue  # revoked meanwhile: its next owner reads these again
+                records = fetched
+                if part.next_offset is not None and fetched[0].offset < part.next_offset:
+                    # fetched before a handover: the saved state already covers these
+                    records = [r for r in fetched if r.offset >= part.next_offset]
+                    if not records:
+                        continue
                 on_price = part.engine.on_price
                 transitions: list[Transition] = []
                 is_prices = tp[0] == prices
