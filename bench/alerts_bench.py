@@ -9,7 +9,8 @@ events/s (wall clock, from its first to its last event) and µs of CPU per event
 process's CPU over the same span: the broker and PostgreSQL are other processes).
 
 Latency (``--mode latency``): from a triggering event produced to Kafka to the Slack post
-arriving at the simulator, with the service as a separate process.
+arriving at the simulator, with the service as a separate process (each trigger is a new
+symbol, so a new alert of its own group).
 
     .venv/bin/python bench/alerts_bench.py --events 100000
     .venv/bin/python bench/alerts_bench.py --mode latency --alerts 200
@@ -249,22 +250,23 @@ async def throughput(args: argparse.Namespace, bootstrap: str, dsn: str, workdir
 
 # ----------------------------------------------------------------------------- latency
 LATENCY_RULES = """
-grouping: {group_by: [alertname], group_wait: 0s, group_interval: 0s, repeat_interval: 1h}
+grouping: {group_by: [alertname, symbol], group_wait: 0s, group_interval: 0s,
+           repeat_interval: 1h}
 receivers:
   slack: {type: slack_webhook, url_env: ALERTS_SLACK_WEBHOOK_URL, min_interval_s: 0}
 rules:
   - id: bench-above-100
     type: price_threshold
-    symbols: [BENCH-USDT]
+    symbols: ['*-USDT']
     direction: above
     threshold: 100
-    rearm_amount: 0
     send_resolved: false
     receivers: [slack]
 """
 
 
 def event(value: str, seq: int) -> PriceEvent:
+    """A trade of symbol B<seq>-USDT: every trigger is a new alert of its own group."""
     now = datetime.now(UTC)
     return PriceEvent(
         event_id=deterministic_id("bench", seq),
@@ -272,8 +274,8 @@ def event(value: str, seq: int) -> PriceEvent:
         received_at=now,
         source="bench",
         kind="trade",
-        symbol="BENCH-USDT",
-        base="BENCH",
+        symbol=f"B{seq}-USDT",
+        base=f"B{seq}",
         quote="USDT",
         price=Decimal(value),
         size=Decimal(1),
@@ -340,12 +342,10 @@ async def latency(args: argparse.Namespace, bootstrap: str, dsn: str, workdir: P
             await wait_ready(port, proc)
             latencies: list[float] = []
             async with KafkaProducer(kafka, linger_ms=0) as producer:
-                seq = 0
                 for i in range(args.warmup + args.alerts):
                     posts = sim.sim.recordings.setdefault("slack", [])
                     before = len(posts)
-                    seq += 1
-                    trigger = event("101", seq)
+                    trigger = event("101", i + 1)
                     t0 = time.time()
                     await producer.send_and_wait(topics.prices, trigger.to_json(), key=trigger.key)
                     deadline = time.monotonic() + 10
@@ -355,9 +355,6 @@ async def latency(args: argparse.Namespace, bootstrap: str, dsn: str, workdir: P
                         raise TimeoutError(f"alert {i} was not delivered within 10 s")
                     if i >= args.warmup:
                         latencies.append(posts[before]["received_at"] - t0)
-                    seq += 1
-                    rearm = event("99", seq)
-                    await producer.send_and_wait(topics.prices, rearm.to_json(), key=rearm.key)
                     await asyncio.sleep(args.gap_ms / 1000)
         finally:
             proc.terminate()
@@ -378,7 +375,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000, help="throughput: price events")
     parser.add_argument("--alerts", type=int, default=200, help="latency: alerts to time")
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--gap-ms", type=float, default=20, help="latency: pause after re-arm")
+    parser.add_argument("--gap-ms", type=float, default=20, help="latency: pause between alerts")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="alerts-bench-") as tmp:
         workdir = Path(tmp)

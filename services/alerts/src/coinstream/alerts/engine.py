@@ -217,7 +217,7 @@ class Engine:
         changed rules resolve, saying so."""
         old = self._rules
         new = {r.id: r for r in self._watched(rules)}
-        keep = {i for i, r in new.items() if i in old and old[i].digest() == r.digest()}
+        keep = {i for i, r in new.items() if i in old and self.evaluators[i].digest == r.digest()}
         out = self._resolve_rules_not_in(keep, now, "changed or removed")
         self.evaluators = {
             i: (self.evaluators[i] if i in keep else evaluator_for(r)) for i, r in new.items()
@@ -309,8 +309,7 @@ class Engine:
         """JSON-serialisable state: evaluator windows, alerts and cooldowns."""
         return {
             "evaluators": {
-                i: {"digest": ev.rule.digest(), "state": ev.dump()}
-                for i, ev in self.evaluators.items()
+                i: {"digest": ev.digest, "state": ev.dump()} for i, ev in self.evaluators.items()
             },
             "alerts": [a.dump() for a in self.alerts.values()],
             "cooldown_until": self.cooldown_until,
@@ -322,9 +321,7 @@ class Engine:
         notice: the returned transitions."""
         saved = data.get("evaluators", {})
         valid = {
-            i
-            for i, ev in self.evaluators.items()
-            if saved.get(i, {}).get("digest") == ev.rule.digest()
+            i for i, ev in self.evaluators.items() if saved.get(i, {}).get("digest") == ev.digest
         }
         for rule_id in valid:
             self.evaluators[rule_id].load(saved[rule_id]["state"])

@@ -69,6 +69,7 @@ class Evaluator:
 
     def __init__(self, rule: AnyRule) -> None:
         self.rule = rule
+        self.digest = rule.digest()  # saved with the state: a changed rule drops it
 
     def on_price(self, tick: Tick, now: float) -> Observation | None:
         return None
@@ -346,10 +347,7 @@ class Spread(Evaluator):
         )
 
     def dump(self) -> dict[str, Any]:
-        return {
-            "v": {s: {v: [t, p] for v, (t, p) in vs.items()} for s, vs in self.latest.items()},
-            "a": sorted(self.active),
-        }
+        return {"v": self.latest, "a": sorted(self.active)}  # shared: encoded at once
 
     def load(self, data: dict[str, Any]) -> None:
         self.latest = {

@@ -86,10 +86,8 @@ class Extremes:
         return None if b is None else b[3]
 
     def dump(self) -> dict[str, Any]:
-        return {
-            "w": self.watermark if math.isfinite(self.watermark) else None,
-            "b": {str(k): b for k, b in self.buckets.items()},
-        }
+        """Shares the slots (encode it at once): msgspec writes the int keys as strings."""
+        return {"w": self.watermark if math.isfinite(self.watermark) else None, "b": self.buckets}
 
     def load(self, data: dict[str, Any]) -> None:
         self.buckets = {int(k): list(v)[:4] for k, v in data.get("b", {}).items()}
@@ -230,10 +228,8 @@ class Activity:
         return now_value / self.base_vol
 
     def dump(self) -> dict[str, Any]:
-        return {
-            "w": self.watermark if math.isfinite(self.watermark) else None,
-            "b": {str(k): b for k, b in self.buckets.items()},
-        }
+        """Shares the slots (encode it at once): msgspec writes the int keys as strings."""
+        return {"w": self.watermark if math.isfinite(self.watermark) else None, "b": self.buckets}
 
     def load(self, data: dict[str, Any]) -> None:
         self.buckets = {int(k): list(v)[:4] for k, v in data.get("b", {}).items()}
