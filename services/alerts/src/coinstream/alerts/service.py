@@ -497,6 +497,9 @@ class AlertService:
 
     async def expire_silence(self, silence_id: str, now: float) -> Silence | None:
         silence = self.silences.get(silence_id)
+        if silence is None:  # perhaps made through another replica a moment ago
+            await self.load_silences()
+            silence = self.silences.get(silence_id)
         if silence is None:
             return None
         ends = min(silence.ends_at, datetime.fromtimestamp(now, UTC))
