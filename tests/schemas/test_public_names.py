@@ -39,6 +39,7 @@ PUBLIC = [
     "describe_error",
     "deterministic_id",
     "export_jsonschema",
+    "fastcodec",
     "json_schemas",
     "limits",
 ]
