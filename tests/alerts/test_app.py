@@ -105,10 +105,12 @@ def _secrets(sim: SimServer) -> dict[str, str]:
     }
 
 
-async def test_market_wide_move_sends_one_message_per_receiver(
+async def test_market_wide_move_sends_one_message_per_receiver_and_partition(
     kafka_settings: KafkaSettings, topics: Topics, database_url: str, tmp_path: Path, run_service
 ) -> None:
-    """Twenty symbols falling below the threshold: one Slack and one Telegram message."""
+    """Twenty symbols falling below the threshold: each receiver gets every alert exactly once,
+    grouped into one message per partition of prices.v1 that holds some of them (work and
+    outbox are partitioned by symbol so replicas can share them)."""
     rules = tmp_path / "rules.yaml"
     rules.write_text(GROUPED)
     async with SimServer(Market(rate=0, seed=1)) as sim:
@@ -121,21 +123,28 @@ async def test_market_wide_move_sends_one_message_per_receiver(
         )
         await run_service(settings)
         now = time.time()
+        symbols = [f"C{i}-USDT" for i in range(20)]
         await produce(
             kafka_settings,
             topics.prices,
-            [price(f"C{i}-USDT", 90, absolute=now + i * 0.01) for i in range(20)],
+            [price(s, 90, absolute=now + i * 0.01) for i, s in enumerate(symbols)],
         )
         rec = sim.sim.recordings
-        await wait_until(lambda: rec.get("slack") and rec.get("telegram"))
-        await asyncio.sleep(1.5)  # nothing else may follow
-        assert len(rec["slack"]) == 1 and len(rec["telegram"]) == 1
-        assert (
-            rec["slack"][0]["body"]["text"].count("CRITICAL")
-            + rec["slack"][0]["body"]["text"].count("WARNING")
-            == 20
+        partitions = 3  # the prices topic's partitions in these tests
+
+        def firing(channel: str) -> list[str]:
+            texts = [
+                m["plain"] if "plain" in m else m["body"]["text"] for m in rec.get(channel, [])
+            ]
+            return [s for text in texts for s in symbols if f"{s}:" in text]
+
+        await wait_until(
+            lambda: len(firing("slack")) == 20 and len(firing("telegram")) == 20, timeout=20
         )
-        assert "FIRING:20" in rec["telegram"][0]["plain"]
+        await asyncio.sleep(1.5)  # nothing else may follow
+        for channel in ("slack", "telegram"):
+            assert sorted(firing(channel)) == sorted(symbols), channel
+            assert 1 <= len(rec[channel]) <= partitions
 
 
 async def test_429_with_retry_after_delays_then_delivers_exactly_once(
@@ -366,3 +375,107 @@ async def test_demo_rules_file_alerts_slack_within_seconds_of_btc_passing_68000(
         assert posts[0]["received_at"] - now < 5
         assert "btc-above-68k" in posts[0]["body"]["text"]
         assert "69000" in posts[0]["body"]["text"]
+
+
+HOOKED = """
+grouping: {group_by: [alertname, symbol], group_wait: 0s, group_interval: 100ms,
+           repeat_interval: 1h}
+receivers:
+  hook: {type: webhook, url_env: ALERTS_WEBHOOK_URL}
+rules:
+  - {id: a-high, type: price_threshold, symbols: ['*-USDT'], direction: above,
+     threshold: THRESHOLD, receivers: [hook]}
+"""
+
+
+def _hook_alerts(sim: SimServer) -> list[tuple[str, str, str]]:
+    return [
+        (a["subject"], a["status"], a["summary"])
+        for m in sim.sim.recordings.get("webhook", [])
+        for a in m["body"]["alerts"]
+    ]
+
+
+async def test_a_rule_changed_across_a_restart_resolves_its_alert_with_a_notice(
+    kafka_settings: KafkaSettings, topics: Topics, database_url: str, tmp_path: Path, run_service
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(HOOKED.replace("THRESHOLD", "100"))
+    async with SimServer(Market(rate=0, seed=1)) as sim:
+        secrets = {"ALERTS_WEBHOOK_URL": f"{sim.base_url}/webhook/alerts"}
+        first = await run_service(service_settings(kafka_settings, rules, database_url, secrets))
+        await produce(kafka_settings, topics.prices, [price("A-USDT", 110, absolute=time.time())])
+        assert await wait_until(lambda: _hook_alerts(sim))
+        await first.stop()
+        rules.write_text(HOOKED.replace("THRESHOLD", "200"))
+        await run_service(service_settings(kafka_settings, rules, database_url, secrets))
+        assert await wait_until(lambda: len(_hook_alerts(sim)) >= 2, timeout=15)
+        await asyncio.sleep(0.5)
+    [fired, resolved] = _hook_alerts(sim)
+    assert fired[:2] == ("A-USDT", "firing") and resolved[:2] == ("A-USDT", "resolved")
+    assert "rule a-high changed or removed while stopped" in resolved[2]
+
+
+async def test_deleting_a_silence_announces_an_alert_still_firing(
+    kafka_settings: KafkaSettings, topics: Topics, database_url: str, tmp_path: Path, run_service
+) -> None:
+    """Fired while silenced: nothing sent. The silence is deleted: FIRING arrives."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(HOOKED.replace("THRESHOLD", "100"))
+    async with SimServer(Market(rate=0, seed=1)) as sim:
+        secrets = {"ALERTS_WEBHOOK_URL": f"{sim.base_url}/webhook/alerts"}
+        settings = service_settings(kafka_settings, rules, database_url, secrets)
+        await run_service(settings)
+        url = f"http://127.0.0.1:{settings.http.port}/api/v1/silences"
+        async with aiohttp.ClientSession() as http:
+            body = {"matchers": [{"name": "symbol", "value": "A-USDT"}], "duration": "1h"}
+            async with http.post(url, json=body) as r:
+                assert r.status == 201
+                created = await r.json()
+            assert created["ends_at"].endswith("Z")  # RFC 3339, like every other time
+            await produce(
+                kafka_settings,
+                topics.prices,
+                [
+                    price("A-USDT", 110, absolute=time.time()),
+                    price("B-USDT", 110, absolute=time.time()),
+                ],
+            )
+            assert await wait_until(lambda: _hook_alerts(sim))  # B's
+            await asyncio.sleep(0.5)
+            assert [a[:2] for a in _hook_alerts(sim)] == [("B-USDT", "firing")]
+            async with http.delete(f"{url}/{created['id']}") as r:
+                assert r.status == 200
+        assert await wait_until(lambda: len(_hook_alerts(sim)) >= 2, timeout=10)
+        await asyncio.sleep(0.3)
+        assert [a[:2] for a in _hook_alerts(sim)] == [("B-USDT", "firing"), ("A-USDT", "firing")]
+
+
+async def test_a_fresh_instance_replaying_history_sends_no_resolved_it_never_announced(
+    kafka_settings: KafkaSettings, topics: Topics, database_url: str, tmp_path: Path, run_service
+) -> None:
+    """History: many alerts fired and resolved before this instance existed. It reads it all;
+    a receiver may hear of a firing it replays, but never of a resolve without the firing."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(HOOKED.replace("THRESHOLD", "100"))
+    past = time.time() - 3600
+    history = []
+    for i in range(30):
+        history.append(price(f"H{i}-USDT", 110, absolute=past + i))
+        history.append(price(f"H{i}-USDT", 90, absolute=past + i + 0.5))
+    history.append(price("NOW-USDT", 110, absolute=past + 100))  # still firing at the end
+    await produce(kafka_settings, topics.prices, history)
+    async with SimServer(Market(rate=0, seed=1)) as sim:
+        secrets = {"ALERTS_WEBHOOK_URL": f"{sim.base_url}/webhook/alerts"}
+        await run_service(service_settings(kafka_settings, rules, database_url, secrets))
+        assert await wait_until(
+            lambda: ("NOW-USDT", "firing") in [a[:2] for a in _hook_alerts(sim)]
+        )
+        await asyncio.sleep(1.0)
+    told: set[str] = set()
+    for subject, status, _ in _hook_alerts(sim):
+        if status == "firing":
+            told.add(subject)
+        else:
+            assert subject in told, f"RESOLVED {subject} without a FIRING"
+            told.discard(subject)

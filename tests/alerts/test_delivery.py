@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+import trustme
 from aiosmtpd.controller import Controller
 from pydantic import SecretStr
 
@@ -232,3 +233,116 @@ def test_default_rate_limits_per_destination() -> None:
     assert destination_of("tg", rules.receivers["tg"]) != destination_of(
         "tg_html", rules.receivers["tg_html"]
     )
+
+
+# ------------------------------------------------------------------------ SMTP over TLS
+class _Auth:
+    """Accepts one user; records the logins it saw."""
+
+    def __init__(self) -> None:
+        self.logins: list[str] = []
+
+    def __call__(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> Any:
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        ok = isinstance(auth_data, LoginPassword) and auth_data.password == b"s3cret"
+        if ok:
+            self.logins.append(auth_data.login.decode())
+        return AuthResult(success=ok)
+
+
+@pytest.fixture(scope="module")
+def ca() -> Any:
+    """A certificate authority made for this test run, and a server certificate from it."""
+    return trustme.CA()
+
+
+def _tls_server(ca: Any, *, implicit: bool) -> tuple[Controller, _Sink, _Auth, int]:
+    import ssl
+
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_ctx)
+    sink, auth, port = _Sink(), _Auth(), free_port()
+    if implicit:
+        controller = Controller(
+            sink,
+            hostname="127.0.0.1",
+            port=port,
+            ssl_context=server_ctx,
+            authenticator=auth,
+            auth_require_tls=False,  # the whole connection is TLS
+        )
+    else:
+        controller = Controller(
+            sink,
+            hostname="127.0.0.1",
+            port=port,
+            tls_context=server_ctx,
+            require_starttls=True,
+            authenticator=auth,
+        )
+    controller.start()
+    return controller, sink, auth, port
+
+
+def _mailer(port: int, ca_file: str | None, **smtp: Any) -> Deliverer:
+    settings = AlertsSettings(
+        receiver_secrets={},
+        smtp=SmtpSettings(
+            host="127.0.0.1",
+            port=port,
+            from_addr="alerts@example.org",
+            username="alerts",
+            password=SecretStr("s3cret"),
+            ca_file=ca_file,
+            timeout_s=5,
+            **smtp,
+        ),
+    )
+    return Deliverer(settings, None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mode", ["starttls", "use_tls"])
+async def test_email_over_tls_verifies_the_server_against_the_configured_ca(
+    ca: Any, tmp_path: Any, mode: str
+) -> None:
+    """STARTTLS (port 587 style, the server requires it) and implicit TLS (465 style), both
+    against a local server whose certificate comes from a CA made in this test: the message
+    arrives, the login happened inside TLS, and the mail has a Date header."""
+    controller, sink, auth, port = _tls_server(ca, implicit=mode == "use_tls")
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    try:
+        await _mailer(port, str(ca_file), **{mode: True}).deliver(
+            "mail", RECEIVERS["mail"], notification()
+        )
+    finally:
+        controller.stop()
+    assert len(sink.messages) == 1 and auth.logins == ["alerts"]
+    content = sink.messages[0].content.decode()
+    assert "FIRING:1" in content and "\nDate: " in content.replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize("mode", ["starttls", "use_tls"])
+async def test_email_refuses_a_server_certificate_it_cannot_verify(ca: Any, mode: str) -> None:
+    """By default only the system's CAs are trusted: a self-signed server is refused before
+    any password is sent, and the error says what to do (retried, never dropped)."""
+    controller, sink, auth, port = _tls_server(ca, implicit=mode == "use_tls")
+    try:
+        with pytest.raises(DeliveryError) as info:
+            await _mailer(port, None, **{mode: True}).deliver(
+                "mail", RECEIVERS["mail"], notification()
+            )
+    finally:
+        controller.stop()
+    assert info.value.retriable and "certificate not trusted" in str(info.value)
+    assert sink.messages == [] and auth.logins == []
+
+
+def test_smtp_settings_refuse_two_tls_modes_at_once() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="not both"):
+        SmtpSettings(use_tls=True, starttls=True)

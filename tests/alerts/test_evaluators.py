@@ -300,7 +300,7 @@ def test_engine_state_survives_dump_and_load() -> None:
     e = engine(rule)
     e.process(price("BTC-USDT", 69000, 0), T0)
     restored = engine(rule)
-    restored.load(e.dump())
+    assert restored.load(e.dump(), T0 + 1) == []
     assert restored.process(price("BTC-USDT", 69500, 1), T0 + 1) == []
     assert statuses(restored.process(price("BTC-USDT", 67000, 2), T0 + 2)) == ["resolved"]
 
@@ -352,3 +352,82 @@ def test_alert_values_the_contract_cannot_carry_are_left_out_not_raised() -> Non
     event = alert_event(t.alert, t.status, t.at)
     assert event.status == "firing" and event.value is None
     assert event.threshold == Decimal(5)
+
+
+def test_a_rule_changed_while_stopped_resolves_its_alerts_with_a_notice() -> None:
+    """Restoring a snapshot whose rule changed: the alert resolves and says why."""
+    e = engine("{id: a, type: price_threshold, direction: above, threshold: 10}")
+    e.process(price("A-USDT", 11, 0), T0)
+    changed = engine("{id: a, type: price_threshold, direction: above, threshold: 20}")
+    out = changed.load(e.dump(), T0 + 5)
+    assert statuses(out) == ["resolved"] and out[0].notify
+    assert "rule a changed or removed while stopped" in out[0].alert.summary
+    assert changed.alerts == {}
+    unchanged = engine("{id: a, type: price_threshold, direction: above, threshold: 10}")
+    assert unchanged.load(e.dump(), T0 + 5) == [] and len(unchanged.alerts) == 1
+
+
+def test_fear_greed_state_is_kept_per_source() -> None:
+    """CMC's and alternative.me's indices are separate series: one source's report is never
+    compared with (or dropped for being older than) the other's."""
+    e = engine("{id: fg, type: sentiment, mode: band_change}")
+
+    def fg(value: int, t: float, source: str) -> SentimentEvent:
+        return SentimentEvent(
+            event_id=deterministic_id("fg", source, value, t),
+            event_time=at(t),
+            received_at=at(t),
+            source=source,
+            subject="market",
+            metric="fear_greed",
+            value=Decimal(value),
+        )
+
+    assert e.process(fg(40, 100, "coinmarketcap"), T0) == []
+    assert e.process(fg(60, 50, "feargreed"), T0) == []  # older than CMC's, but its own first
+    out = e.process(fg(20, 160, "feargreed"), T0 + 1)
+    assert statuses(out) == ["firing"] and out[0].alert.labels["source"] == "feargreed"
+    assert e.process(fg(41, 150, "coinmarketcap"), T0 + 2) == []  # CMC: still Fear
+    only_cmc = engine("{id: fg, type: sentiment, mode: band_change, sources: [coinmarketcap]}")
+    only_cmc.process(fg(60, 0, "feargreed"), T0)
+    assert only_cmc.process(fg(20, 10, "feargreed"), T0) == []
+
+
+def test_resolve_for_keeps_an_alert_firing_through_short_clears() -> None:
+    """`resolve_for: 10s`: the condition must stay clear 10 s; coming back earlier keeps the
+    alert firing without any transition."""
+    e = engine(
+        "{id: x, type: price_threshold, direction: above, threshold: 10, rearm_amount: 0,"
+        " resolve_for: 10s}"
+    )
+    assert statuses(e.process(price("A-USDT", 11, 0), T0)) == ["firing"]
+    assert e.process(price("A-USDT", 9, 1), T0 + 1) == []
+    assert e.tick(T0 + 5) == []
+    assert e.process(price("A-USDT", 12, 6), T0 + 6) == []  # back: still the same firing alert
+    assert e.tick(T0 + 20) == []
+    assert e.process(price("A-USDT", 9, 21), T0 + 21) == []
+    out = e.tick(T0 + 31)
+    assert statuses(out) == ["resolved"] and out[0].notify
+
+
+def test_the_rule_index_picks_the_same_rules_as_matching_every_rule() -> None:
+    """Exact symbols, globs, asset codes and source filters: the indexed engine evaluates
+    exactly the rules whose selectors match."""
+    from coinstream.alerts.index import PriceIndex
+
+    rules = parse_rules(
+        "default_receivers: [s]\n"
+        "receivers: {s: {type: slack_webhook, url_env: ALERTS_X}}\n"
+        "rules:\n"
+        "  - {id: a, type: no_data, timeout: 5s, symbols: [BTC-USDT]}\n"
+        "  - {id: b, type: no_data, timeout: 5s, symbols: ['*-USDT', ETH-BTC]}\n"
+        "  - {id: c, type: no_data, timeout: 5s, assets: [ETH, 'SO?']}\n"
+        "  - {id: d, type: no_data, timeout: 5s, sources: [kraken], symbols: ['BTC-*']}\n"
+        "  - {id: e, type: no_data, timeout: 5s, symbols: ['[AB]*-USD']}\n"
+    ).active_rules
+    index = PriceIndex(list(rules))
+    for symbol in ["BTC-USDT", "ETH-BTC", "ETH-USDT", "SOL-USD", "BTC-EUR", "ADA-USD", "X-Y"]:
+        base = symbol.split("-")[0]
+        for source in ["binance", "kraken"]:
+            expected = [i for i, r in enumerate(rules) if r.matches(symbol, base, source)]  # type: ignore[union-attr]
+            assert index.rules_for(symbol, base, source) == expected, (symbol, source)

@@ -90,6 +90,7 @@ def test_email_has_subject_and_every_alert() -> None:
     msg = render.email_message(note(3), "alerts@example.org", ["ops@example.org"], "[cs]")
     parsed = message_from_bytes(msg.as_bytes())
     assert parsed["Subject"].startswith("[cs] [FIRING:3]")
+    assert parsed["Date"] == "Thu, 09 Oct 2025 08:53:20 +0000"  # created_at, RFC 5322
     body = parsed.get_payload(decode=True).decode()
     assert body.count("CRITICAL") == 3 and "symbol=C002-USDT" in body
 

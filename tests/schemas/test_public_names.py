@@ -43,6 +43,7 @@ PUBLIC = [
     "describe_error",
     "deterministic_id",
     "export_jsonschema",
+    "fastcodec",
     "json_schemas",
     "limits",
 ]

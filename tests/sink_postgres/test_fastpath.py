@@ -129,12 +129,20 @@ def test_what_the_contract_refuses_the_fast_path_leaves_to_the_models(
         decode_event(wire)
 
 
-def test_integer_decimals_and_non_canonical_timestamps_are_normalised() -> None:
-    wire = _mutate(price=64000, event_time="2026-03-01T13:00:00+01:00")
+def test_non_canonical_timestamps_are_normalised() -> None:
+    wire = _mutate(event_time="2026-03-01T13:00:00+01:00")
     entry = price_entry_from_json(wire)
     [(_, model_row)] = event_rows(decode_event(wire))
     assert entry is not None and entry[1] == copy_line(model_row)
     assert entry[1].startswith("2026-03-01T12:00:00.000000Z\t")
+
+
+def test_integer_decimals_are_left_to_the_models() -> None:
+    """The canonical wire writes decimals as strings; a JSON integer is read by the models."""
+    wire = _mutate(price=64000)
+    assert price_entry_from_json(wire) is None
+    [(_, model_row)] = event_rows(decode_event(wire))
+    assert "\t64000\t" in copy_line(model_row)
 
 
 @pytest.mark.parametrize("number", [" 1.5", "1_000", "+1.5", "1.", ".5", "١٢", "Infinity", "1e"])

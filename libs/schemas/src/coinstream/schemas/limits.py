@@ -218,7 +218,9 @@ def check_identifier(
     ident: str, name: str = "identifier", max_length: int = MAX_IDENTIFIER_LENGTH
 ) -> str:
     """Printable ASCII without spaces (event ids, asset ids, entity ids)."""
-    if len(ident) <= max_length and _identifier(ident):
+    # printable ASCII less the space: exactly \x21-\x7e (str methods: faster than a regex)
+    ok = ident and len(ident) <= max_length and ident.isascii() and ident.isprintable()
+    if ok and " " not in ident:
         return ident
     if not ident:
         raise ValueError(f"{name} is empty")

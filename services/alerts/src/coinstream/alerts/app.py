@@ -1,10 +1,12 @@
 """Wiring and lifespan of the alerts service.
 
 Start-up: validate the rules file and the receivers' secrets (refuse to start otherwise),
-open the store and restore state, start the HTTP server, producer, consumer, dispatcher and
-health reporter. Running: consume prices, sentiment and feed status; evaluate; save; deliver.
+open the store, start the HTTP server, producer, consumer, dispatcher and health reporter.
+Running: join the consumer group; load the state of each assigned partition; consume prices,
+sentiment and feed status; evaluate; save; deliver. Several replicas share the work: on a
+rebalance, revoked partitions are saved and handed over, assigned ones loaded.
 Stop (SIGTERM): stop intake, save state with the offsets it covers, commit, let in-flight
-deliveries finish, close. Undelivered notifications stay in the outbox for the next start.
+deliveries finish, close. Undelivered notifications stay in the outbox for the next owner.
 SIGHUP or ``POST /-/reload`` reloads the rules; a bad file keeps the old rules.
 """
 
@@ -42,8 +44,11 @@ from coinstream.runtime import (
 log = logging.getLogger(__name__)
 
 
-class _SeekToSaved(ConsumerRebalanceListener):  # type: ignore[misc]
-    """On assignment, continue from the offsets saved with the state (they win over Kafka's)."""
+class _Handover(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Partitions change hands: save and let go of the revoked ones (their deliveries finish
+    first), load the assigned ones and continue from the offsets saved with their state (they
+    win over Kafka's). aiokafka awaits both before the group moves on, so a partition's next
+    owner starts only after its previous owner saved it."""
 
     def __init__(self, service: AlertService) -> None:
         self.service = service
@@ -51,14 +56,20 @@ class _SeekToSaved(ConsumerRebalanceListener):  # type: ignore[misc]
         self.assigned = False
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        return None
+        saved = await self.service.revoke([(tp.topic, tp.partition) for tp in revoked])
+        if saved and self.consumer is not None:
+            await _commit(self.consumer, saved)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         assert self.consumer is not None
-        for tp in assigned:
-            offset = self.service.saved_offsets.get((tp.topic, tp.partition))
-            if offset is not None:
-                self.consumer.raw.seek(tp, offset)
+        raw = self.consumer.raw
+        for topic in {tp.topic for tp in assigned}:
+            partitions = raw.partitions_for_topic(topic)
+            if partitions:
+                self.service.partition_counts[topic] = len(partitions)
+        seeks = await self.service.assign([(tp.topic, tp.partition) for tp in assigned])
+        for (topic, partition), offset in seeks.items():
+            raw.seek(TopicPartition(topic, partition), offset)
         self.assigned = True
 
 
@@ -88,7 +99,7 @@ async def main(settings: AlertsSettings, stop: asyncio.Event) -> None:
             deliverer = Deliverer(settings, client)
             async with KafkaProducer(settings.kafka) as producer:
                 service = AlertService(settings, rules, store, producer, deliverer)
-                await service.restore()
+                await service.load_silences()
                 await _serve(settings, service, producer, stop)
     finally:
         await store.aclose()
@@ -111,7 +122,7 @@ async def _serve(
         log.info("rules reloaded", extra={"rules": len(rules.active_rules)})
         return len(rules.active_rules)
 
-    listener = _SeekToSaved(service)
+    listener = _Handover(service)
     health = HealthServer(settings.http, extra_routes=api.routes(service, reload))
     health.add_check(
         "store", lambda: (service.store_ok, "ok" if service.store_ok else "save failed")
@@ -173,8 +184,9 @@ async def _quiet(coro: Any) -> None:
 
 def _counters(service: AlertService) -> dict[str, int]:
     return {
-        "alerts_firing": sum(1 for a in service.engine.alerts.values() if a.status == "firing"),
+        "alerts_firing": sum(1 for a in service.alerts() if a.status == "firing"),
         "outbox_pending": service.dispatcher.pending,
+        "partitions": len(service.partitions),
     }
 
 
@@ -194,7 +206,7 @@ async def _consume(
         if wake is not None:
             timeout = max(0, min(tick_ms, int((wake - time.time()) * 1000)))
         batch = await consumer.getmany(timeout_ms=timeout, max_records=2000)
-        records = [r for recs in batch.values() for r in recs]
+        records = {(tp.topic, tp.partition): recs for tp, recs in batch.items()}
         try:
             saved = await service.handle_batch(records)
         except StoppedError:
@@ -219,6 +231,7 @@ async def _consume(
         async with service.lock:
             saved = await service.save()
         await _commit(consumer, saved)
+    service.partitions.clear()  # leaving the group: nothing more is ours
 
 
 async def _commit(consumer: KafkaConsumer, saved: dict[tuple[str, int], int]) -> None:

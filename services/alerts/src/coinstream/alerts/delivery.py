@@ -1,4 +1,4 @@
-"""Delivery adapters (HTTP via httpx, e-mail via smtplib) and per-destination rate limits.
+"""Delivery adapters (HTTP via httpx, e-mail via aiosmtplib) and per-destination rate limits.
 
 Each ``deliver`` raises ``DeliveryError`` with ``retriable`` and, for 429s, ``retry_after``.
 Error messages never contain URLs or tokens: they name the receiver and the HTTP status only.
@@ -6,13 +6,13 @@ Error messages never contain URLs or tokens: they name the receiver and the HTTP
 
 from __future__ import annotations
 
-import asyncio
-import smtplib
+import logging
 import ssl
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import aiosmtplib
 import httpx
 
 from coinstream.alerts import render
@@ -28,8 +28,10 @@ from coinstream.alerts.rules import (
     TelegramReceiver,
     WebhookReceiver,
 )
-from coinstream.alerts.settings import AlertsSettings
+from coinstream.alerts.settings import AlertsSettings, SmtpSettings
 from coinstream.runtime import ConfigurationError, utc_now
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MIN_INTERVAL = {
     "slack_webhook": 1.0,  # Slack: about one message per second per channel
@@ -202,25 +204,59 @@ class Deliverer:
             raise DeliveryError(f"{name}: Telegram error {detail}", retriable=False)
 
     async def _email(self, name: str, receiver: EmailReceiver, n: Notification) -> None:
+        """Send over SMTP: implicit TLS (``use_tls``) or STARTTLS, the server's certificate
+        verified; async, so a shutdown cancels it cleanly."""
         smtp = self.settings.smtp
         msg = render.email_message(n, smtp.from_addr, receiver.to, receiver.subject_prefix)
-
-        def send() -> None:
-            cls = smtplib.SMTP_SSL if smtp.use_tls else smtplib.SMTP
-            with cls(smtp.host, smtp.port, timeout=smtp.timeout_s) as client:
-                if smtp.starttls:
-                    client.starttls(context=ssl.create_default_context())
-                if smtp.username and smtp.password is not None:
-                    client.login(smtp.username, smtp.password.get_secret_value())
-                client.send_message(msg)
-
+        password = smtp.password.get_secret_value() if smtp.password is not None else None
         try:
-            await asyncio.to_thread(send)
-        except smtplib.SMTPResponseException as exc:
-            retriable = 400 <= exc.smtp_code < 500
-            raise DeliveryError(f"{name}: SMTP {exc.smtp_code}", retriable=retriable) from None
-        except (smtplib.SMTPException, OSError) as exc:
-            raise DeliveryError(f"{name}: SMTP {type(exc).__name__}", retriable=True) from None
+            await aiosmtplib.send(
+                msg,
+                hostname=smtp.host,
+                port=smtp.port,
+                use_tls=smtp.use_tls,
+                start_tls=smtp.starttls,
+                tls_context=tls_context(smtp) if smtp.use_tls or smtp.starttls else None,
+                username=smtp.username if password is not None else None,
+                password=password,
+                timeout=smtp.timeout_s,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            retriable = all(400 <= c < 500 for c in codes)
+            raise DeliveryError(
+                f"{name}: SMTP recipients refused {codes}", retriable=retriable
+            ) from None
+        except aiosmtplib.SMTPResponseException as exc:
+            retriable = 400 <= exc.code < 500
+            raise DeliveryError(f"{name}: SMTP {exc.code}", retriable=retriable) from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(f"{name}: SMTP {_smtp_failure(exc)}", retriable=True) from None
+
+
+def tls_context(smtp: SmtpSettings) -> ssl.SSLContext:
+    """Certificates verified against the system's CAs (or ``ca_file``), hostname checked."""
+    context = ssl.create_default_context(cafile=str(smtp.ca_file) if smtp.ca_file else None)
+    if not smtp.verify:
+        log.warning("SMTP server certificate NOT verified (ALERTS_SMTP__VERIFY=false)")
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _smtp_failure(exc: BaseException) -> str:
+    """What went wrong, without addresses or secrets; says what to do about certificates."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(
+            seen
+        ):
+            return (
+                "TLS certificate not trusted (check the server's certificate, or set "
+                "ALERTS_SMTP__CA_FILE to its CA)"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return type(exc).__name__
 
 
 def _json_retry_after(response: httpx.Response) -> float | None:

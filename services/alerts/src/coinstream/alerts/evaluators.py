@@ -1,17 +1,17 @@
-"""Per-rule-type condition evaluators (pure): events and time in, observations out.
+"""Per-rule-type condition evaluators (pure): events and time in, condition changes out.
 
-An evaluator sees the events its rule type cares about and answers with ``Observation``s: for
-one alert instance (identified by its ``key`` labels), is the condition active right now? The
-engine turns observations into pending/firing/resolved transitions. Evaluators keep only
-JSON-serialisable state (``dump``/``load``) so it survives a restart.
+An evaluator keeps, per alert instance (its ``key`` labels: a symbol, a source, ...), whether
+the rule's condition holds, with hysteresis: the condition starts when the value crosses the
+threshold and ends only when it is back past the clear level (``rearm``/``resolve_*``,
+``band_margin``). It answers with an ``Observation`` only when that changes, so a quiet event
+costs a comparison and builds no text; the engine turns observations into
+pending/firing/resolved transitions with the rule's ``for``/``resolve_for`` times. Evaluators
+keep only JSON-serialisable state (``dump``/``load``) so it survives a restart.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import itertools
 import math
-import statistics
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -27,16 +27,20 @@ from coinstream.alerts.rules import (
     ServiceHealthRule,
     SpikeRule,
     SpreadRule,
+    is_glob,
+    patterns,
 )
-from coinstream.alerts.windows import BucketWindow
-from coinstream.schemas import FeedStatusEvent, PriceEvent, SentimentEvent, ServiceHealthEvent
+from coinstream.alerts.ticks import Tick, exact_price_of, price_of, size_of
+from coinstream.alerts.windows import Activity, Extremes
+from coinstream.schemas import FeedStatusEvent, SentimentEvent, ServiceHealthEvent
 
 Key = tuple[tuple[str, str], ...]
+Owns = Any  # Callable[[str], bool]: does this partition own the symbol?
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Observation:
-    """The condition of one alert instance at one moment."""
+    """The condition of one alert instance changed (``active``) at one moment."""
 
     key: Key
     subject: str
@@ -52,25 +56,12 @@ def _ts(event: Any) -> float:
 
 def _fmt(value: Decimal | float) -> str:
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:.10g}"
     return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
 
 
-def _glob(patterns: list[str], value: str) -> bool:
-    return any(fnmatch.fnmatchcase(value, p) for p in patterns)
-
-
-def price_of(event: PriceEvent, field: str = "price") -> Decimal | None:
-    """The rule's price field, falling back to the mid of bid/ask for quotes."""
-    if field == "bid":
-        return event.bid
-    if field == "ask":
-        return event.ask
-    if field == "price" and event.price is not None:
-        return event.price
-    if event.bid is not None and event.ask is not None:
-        return (event.bid + event.ask) / 2
-    return event.price
+def _dec(value: float, places: int = 4) -> Decimal:
+    return Decimal(f"{value:.{places}f}") if math.isfinite(value) else Decimal(0)
 
 
 class Evaluator:
@@ -78,20 +69,21 @@ class Evaluator:
 
     def __init__(self, rule: AnyRule) -> None:
         self.rule = rule
+        self.digest = rule.digest()  # saved with the state: a changed rule drops it
 
-    def on_price(self, event: PriceEvent, now: float) -> list[Observation]:
-        return []
+    def on_price(self, tick: Tick, now: float) -> Observation | None:
+        return None
 
-    def on_sentiment(self, event: SentimentEvent, now: float) -> list[Observation]:
-        return []
+    def on_sentiment(self, event: SentimentEvent, now: float) -> Observation | None:
+        return None
 
-    def on_feed_status(self, event: FeedStatusEvent, now: float) -> list[Observation]:
-        return []
+    def on_feed_status(self, event: FeedStatusEvent, now: float) -> Observation | None:
+        return None
 
-    def on_health(self, event: ServiceHealthEvent, now: float) -> list[Observation]:
-        return []
+    def on_health(self, event: ServiceHealthEvent, now: float) -> Observation | None:
+        return None
 
-    def on_tick(self, now: float) -> list[Observation]:
+    def on_tick(self, now: float, owns: Owns = None) -> list[Observation]:
         return []
 
     def dump(self) -> dict[str, Any]:
@@ -102,129 +94,137 @@ class Evaluator:
 
 
 class PriceThreshold(Evaluator):
-    """Crossing with hysteresis: fires when the price crosses the threshold, re-arms (and
-    resolves) only after it moved back past ``rearm_level``."""
+    """Crossing with hysteresis: active once the price is past the threshold, clear again only
+    once it is back at the re-arm level (the clear band's edge)."""
 
     rule: PriceThresholdRule
 
     def __init__(self, rule: PriceThresholdRule) -> None:
         super().__init__(rule)
-        self.armed: dict[str, bool] = {}
-        self.last_t: dict[str, float] = {}
+        self.above = rule.direction == "above"
+        self.threshold = float(rule.threshold)
+        self.clear = float(rule.rearm_level)
+        self.state: dict[str, list[Any]] = {}  # symbol -> [active, last event time]
 
-    def on_price(self, event: PriceEvent, now: float) -> list[Observation]:
+    def _beyond(self, v: float, level: float, exact: Decimal, tick: Tick) -> bool:
+        """``v`` strictly past ``level`` in the rule's direction; when the floats are equal,
+        decided in exact decimals."""
+        if v == level:
+            d = exact_price_of(tick, self.rule.field)
+            if d is None:
+                return False
+            return d > exact if self.above else d < exact
+        return v > level if self.above else v < level
+
+    def on_price(self, tick: Tick, now: float) -> Observation | None:
+        v = price_of(tick, self.rule.field)
+        if v is None:
+            return None
+        st = self.state.get(tick.symbol)
+        if st is None:
+            st = self.state[tick.symbol] = [False, -math.inf]
+        if tick.t < st[1]:
+            return None  # an older event must not undo a newer crossing
+        st[1] = tick.t
         r = self.rule
-        if not r.matches(event.symbol, event.base, event.source):
-            return []
-        price = price_of(event, r.field)
-        if price is None:
-            return []
-        t = _ts(event)
-        if t < self.last_t.get(event.symbol, -math.inf):
-            return []  # an older event must not undo a newer crossing
-        self.last_t[event.symbol] = t
-        armed = self.armed.get(event.symbol, True)
-        above = r.direction == "above"
-        if armed and (price > r.threshold if above else price < r.threshold):
-            armed = False
-        elif not armed and (price <= r.rearm_level if above else price >= r.rearm_level):
-            armed = True
-        self.armed[event.symbol] = armed
-        verb = "above" if above else "below"
-        summary = f"{event.symbol} crossed {verb} {_fmt(r.threshold)}: {_fmt(price)}"
-        if armed:
-            summary = f"{event.symbol} back at {_fmt(price)} (re-armed at {_fmt(r.rearm_level)})"
-        return [
-            Observation(
-                (("symbol", event.symbol),),
-                event.symbol,
-                not armed,
-                summary,
-                price,
-                r.threshold,
-            )
-        ]
+        if not st[0]:
+            if self._beyond(v, self.threshold, r.threshold, tick):
+                st[0] = True
+                verb = "above" if self.above else "below"
+                text = f"{tick.symbol} crossed {verb} {_fmt(r.threshold)}: {_fmt(v)}"
+                return self._obs(tick.symbol, True, text, v)
+        elif not self._beyond(v, self.clear, r.rearm_level, tick):
+            st[0] = False
+            text = f"{tick.symbol} back at {_fmt(v)} (cleared at {_fmt(r.rearm_level)})"
+            return self._obs(tick.symbol, False, text, v)
+        return None
+
+    def _obs(self, symbol: str, active: bool, summary: str, v: float) -> Observation:
+        return Observation(
+            (("symbol", symbol),), symbol, active, summary, Decimal(repr(v)), self.rule.threshold
+        )
 
     def dump(self) -> dict[str, Any]:
-        return {"armed": self.armed, "last_t": self.last_t}
+        return {"s": self.state}
 
     def load(self, data: dict[str, Any]) -> None:
-        self.armed = dict(data.get("armed", {}))
-        self.last_t = dict(data.get("last_t", {}))
+        self.state = {k: [bool(a), float(t)] for k, (a, t) in data.get("s", {}).items()}
 
 
 class PercentChange(Evaluator):
-    """Move of at least ``percent`` within the sliding event-time ``window``.
+    """A move of at least ``percent`` within the sliding event-time ``window``; clear again
+    once the move is under ``resolve_percent``.
 
-    Up = latest vs the window's low, down = latest vs the window's high. Windows are bucketed at
-    ``window / 60`` so out-of-order events count in their own time slot.
-    """
+    Up = latest vs the window's low, down = latest vs the window's high. Windows are bucketed
+    at ``window / 60`` so out-of-order events count in their own time slot."""
 
     rule: PercentChangeRule
 
     def __init__(self, rule: PercentChangeRule) -> None:
         super().__init__(rule)
         self.resolution = rule.window / 60
-        self.windows: dict[str, BucketWindow] = {}
+        self.percent = float(rule.percent)
+        self.clear = float(rule.clear_percent)
+        self.windows: dict[str, Extremes] = {}
+        self.active: set[str] = set()
 
-    def _window(self, symbol: str) -> BucketWindow:
+    def _window(self, symbol: str) -> Extremes:
         w = self.windows.get(symbol)
         if w is None:
-            w = self.windows[symbol] = BucketWindow(
-                self.resolution, self.rule.window + 2 * self.resolution
-            )
+            w = self.windows[symbol] = Extremes(self.resolution, self.rule.window)
         return w
 
-    def on_price(self, event: PriceEvent, now: float) -> list[Observation]:
-        r = self.rule
-        if not r.matches(event.symbol, event.base, event.source):
-            return []
-        price = price_of(event)
+    def on_price(self, tick: Tick, now: float) -> Observation | None:
+        price = price_of(tick)
         if price is None or price <= 0:
-            return []
-        w = self._window(event.symbol)
-        if not w.add(_ts(event), float(price)):
-            return []
-        inside = w.between(w.watermark - r.window, w.watermark)
-        latest = w.latest()
-        if not inside or latest is None:
-            return []
-        lo = min(b.lo for _, b in inside)
-        hi = max(b.hi for _, b in inside)
-        last = latest.last_v
+            return None
+        w = self._window(tick.symbol)
+        if not w.add(tick.t, price):
+            return None
+        last, lo, hi = w.latest, w.lo, w.hi
+        if last is None or lo <= 0:
+            return None
         up = (last - lo) / lo * 100
         down = (hi - last) / hi * 100
-        limit = float(r.percent)
-        if r.direction == "up":
-            change, active = up, up >= limit
-        elif r.direction == "down":
-            change, active = -down, down >= limit
+        direction = self.rule.direction
+        move = up if direction == "up" else down if direction == "down" else max(up, down)
+        symbol = tick.symbol
+        if symbol not in self.active:
+            if move < self.percent:
+                return None
+            self.active.add(symbol)
+        elif move >= self.clear:
+            return None
         else:
-            change = up if up >= down else -down
-            active = max(up, down) >= limit
-        span = _duration_text(r.window)
-        summary = f"{event.symbol} moved {change:+.2f}% in {span} (limit {_fmt(r.percent)}%)"
-        return [
-            Observation(
-                (("symbol", event.symbol),),
-                event.symbol,
-                active,
-                summary,
-                Decimal(f"{change:.4f}"),
-                r.percent,
-            )
-        ]
+            self.active.discard(symbol)
+        change = (
+            up
+            if direction == "up"
+            else -down
+            if direction == "down"
+            else (up if up >= down else -down)
+        )
+        span = duration_text(self.rule.window)
+        r = self.rule
+        text = f"{symbol} moved {change:+.2f}% in {span} (limit {_fmt(r.percent)}%)"
+        if symbol not in self.active:
+            text += f"; back under {_fmt(r.clear_percent)}%"
+        return Observation(
+            (("symbol", symbol),), symbol, symbol in self.active, text, _dec(change), r.percent
+        )
 
     def dump(self) -> dict[str, Any]:
-        return {k: w.dump() for k, w in self.windows.items()}
+        return {"w": {k: w.dump() for k, w in self.windows.items()}, "a": sorted(self.active)}
 
     def load(self, data: dict[str, Any]) -> None:
-        for k, v in data.items():
+        for k, v in data.get("w", {}).items():
             self._window(k).load(v)
+        self.active = set(data.get("a", []))
 
 
 class Spike(Evaluator):
-    """Volume or volatility in the recent ``window`` against the trailing ``baseline``."""
+    """Volume or volatility in the recent ``window`` against the trailing ``baseline``;
+    clear again at ``resolve_factor``."""
 
     rule: SpikeRule
     SLOTS = 10
@@ -232,134 +232,129 @@ class Spike(Evaluator):
     def __init__(self, rule: SpikeRule) -> None:
         super().__init__(rule)
         self.resolution = rule.window / self.SLOTS
-        self.windows: dict[str, BucketWindow] = {}
+        self.windows: dict[str, Activity] = {}
+        self.active: set[str] = set()
+        self.clear = rule.clear_factor
 
-    def _window(self, symbol: str) -> BucketWindow:
+    def _window(self, symbol: str) -> Activity:
         w = self.windows.get(symbol)
         if w is None:
-            span = self.rule.window + self.rule.baseline + 2 * self.resolution
-            w = self.windows[symbol] = BucketWindow(self.resolution, span)
+            w = self.windows[symbol] = Activity(
+                self.resolution, self.rule.window, self.rule.baseline
+            )
         return w
 
-    def on_price(self, event: PriceEvent, now: float) -> list[Observation]:
+    def on_price(self, tick: Tick, now: float) -> Observation | None:
         r = self.rule
-        if not r.matches(event.symbol, event.base, event.source):
-            return []
-        price = price_of(event)
-        if r.metric == "volume" and (event.kind != "trade" or event.size is None):
-            return []
+        volume_metric = r.metric == "volume"
+        if volume_metric and (tick.kind != "trade" or tick.size is None):
+            return None
+        price = price_of(tick)
         if price is None or price <= 0:
-            return []
-        w = self._window(event.symbol)
-        volume = float(event.size) if event.size is not None else 0.0
-        if not w.add(_ts(event), float(price), volume):
-            return []
-        end = w.watermark
-        recent = w.between(end - r.window, end)
-        baseline = w.between(end - r.window - r.baseline, end - r.window)
-        baseline = [(s, b) for s, b in baseline if s < (recent[0][0] if recent else w.slot(end))]
-        if sum(b.count for _, b in baseline) < r.min_samples:
-            return []
-        if r.metric == "volume":
-            now_value = sum(b.volume for _, b in recent)
-            # per-window average over the part of the baseline that has data
-            first_recent = recent[0][0] if recent else w.slot(end)
-            covered = (first_recent - baseline[0][0]) * self.resolution
-            base_value = sum(b.volume for _, b in baseline) * r.window / max(covered, r.window)
-            what = "volume"
+            return None
+        w = self._window(tick.symbol)
+        if not w.add(tick.t, price, size_of(tick) or 0.0):
+            return None
+        if w.base_count < r.min_samples:
+            return None
+        ratio = w.volume_ratio() if volume_metric else w.volatility_ratio()
+        if ratio is None or not math.isfinite(ratio):
+            return None
+        symbol = tick.symbol
+        if symbol not in self.active:
+            if ratio <= r.factor:
+                return None
+            self.active.add(symbol)
+        elif ratio > self.clear:
+            return None
         else:
-            now_value = _volatility(recent)
-            base_value = _volatility(baseline)
-            what = "volatility"
-        if base_value <= 0 or not math.isfinite(now_value):
-            return []
-        ratio = now_value / base_value
-        summary = (
-            f"{event.symbol} {what} {ratio:.1f}x its baseline "
-            f"over {_duration_text(r.window)} (limit {r.factor:g}x)"
+            self.active.discard(symbol)
+        text = (
+            f"{symbol} {r.metric} {ratio:.1f}x its baseline "
+            f"over {duration_text(r.window)} (limit {r.factor:g}x)"
         )
-        return [
-            Observation(
-                (("symbol", event.symbol),),
-                event.symbol,
-                ratio > r.factor,
-                summary,
-                Decimal(f"{ratio:.4f}"),
-                Decimal(str(r.factor)),
-            )
-        ]
+        active = symbol in self.active
+        return Observation(
+            (("symbol", symbol),), symbol, active, text, _dec(ratio), Decimal(str(r.factor))
+        )
 
     def dump(self) -> dict[str, Any]:
-        return {k: w.dump() for k, w in self.windows.items()}
+        return {"w": {k: w.dump() for k, w in self.windows.items()}, "a": sorted(self.active)}
 
     def load(self, data: dict[str, Any]) -> None:
-        for k, v in data.items():
+        for k, v in data.get("w", {}).items():
             self._window(k).load(v)
-
-
-def _volatility(buckets: list[tuple[int, Any]]) -> float:
-    closes = [b.last_v for _, b in buckets]
-    returns = [math.log(b / a) for a, b in itertools.pairwise(closes) if a > 0]
-    if len(returns) < 2:
-        return math.nan
-    return statistics.pstdev(returns)
+        self.active = set(data.get("a", []))
 
 
 class Spread(Evaluator):
-    """Cross-venue spread: (highest - lowest) / lowest of the venues' recent prices."""
+    """Cross-venue spread: (highest - lowest) / lowest of the venues' recent prices; clear
+    again under ``resolve_percent``."""
 
     rule: SpreadRule
 
     def __init__(self, rule: SpreadRule) -> None:
         super().__init__(rule)
-        self.latest: dict[str, dict[str, tuple[float, Decimal]]] = {}
+        self.latest: dict[str, dict[str, tuple[float, float]]] = {}
+        self.active: set[str] = set()
+        self.percent = float(rule.percent)
+        self.clear = float(rule.clear_percent)
 
-    def on_price(self, event: PriceEvent, now: float) -> list[Observation]:
-        r = self.rule
-        if event.kind in ("aggregate", "consolidated"):
-            return []
-        if not r.matches(event.symbol, event.base, event.source):
-            return []
-        price = price_of(event)
+    def on_price(self, tick: Tick, now: float) -> Observation | None:
+        if tick.kind in ("aggregate", "consolidated"):
+            return None
+        price = price_of(tick)
         if price is None or price <= 0:
-            return []
-        t = _ts(event)
-        venues = self.latest.setdefault(event.symbol, {})
-        prev = venues.get(event.source)
+            return None
+        t = tick.t
+        venues = self.latest.get(tick.symbol)
+        if venues is None:
+            venues = self.latest[tick.symbol] = {}
+        prev = venues.get(tick.source)
         if prev is not None and prev[0] > t:
-            return []
-        venues[event.source] = (t, price)
-        fresh = {v: p for v, (vt, p) in venues.items() if vt >= t - r.max_age}
-        if len(fresh) < r.min_venues:
-            return []
-        lo_venue = min(fresh, key=lambda v: fresh[v])
-        hi_venue = max(fresh, key=lambda v: fresh[v])
-        spread = (fresh[hi_venue] - fresh[lo_venue]) / fresh[lo_venue] * 100
-        summary = (
-            f"{event.symbol} spread {spread:.3f}% between {hi_venue} ({_fmt(fresh[hi_venue])}) "
-            f"and {lo_venue} ({_fmt(fresh[lo_venue])})"
+            return None
+        venues[tick.source] = (t, price)
+        oldest = t - self.rule.max_age
+        lo = hi = price
+        lo_venue = hi_venue = tick.source
+        fresh = 0
+        for venue, (vt, p) in venues.items():
+            if vt >= oldest:
+                fresh += 1
+                if p < lo:
+                    lo, lo_venue = p, venue
+                if p > hi:
+                    hi, hi_venue = p, venue
+        if fresh < self.rule.min_venues:
+            return None
+        spread = (hi - lo) / lo * 100
+        symbol = tick.symbol
+        if symbol not in self.active:
+            if spread < self.percent:
+                return None
+            self.active.add(symbol)
+        elif spread >= self.clear:
+            return None
+        else:
+            self.active.discard(symbol)
+        text = (
+            f"{symbol} spread {spread:.3f}% between {hi_venue} ({_fmt(hi)}) "
+            f"and {lo_venue} ({_fmt(lo)})"
         )
-        return [
-            Observation(
-                (("symbol", event.symbol),),
-                event.symbol,
-                spread >= r.percent,
-                summary,
-                spread.quantize(Decimal("0.0001")),
-                r.percent,
-            )
-        ]
+        active = symbol in self.active
+        return Observation(
+            (("symbol", symbol),), symbol, active, text, _dec(spread), self.rule.percent
+        )
 
     def dump(self) -> dict[str, Any]:
-        return {
-            s: {v: [t, str(p)] for v, (t, p) in venues.items()} for s, venues in self.latest.items()
-        }
+        return {"v": self.latest, "a": sorted(self.active)}  # shared: encoded at once
 
     def load(self, data: dict[str, Any]) -> None:
         self.latest = {
-            s: {v: (float(t), Decimal(p)) for v, (t, p) in venues.items()}
-            for s, venues in data.items()
+            s: {v: (float(t), float(p)) for v, (t, p) in vs.items()}
+            for s, vs in data.get("v", {}).items()
         }
+        self.active = set(data.get("a", []))
 
 
 FEAR_GREED_BANDS: tuple[tuple[int, str], ...] = (
@@ -380,107 +375,128 @@ def fear_greed_band(value: Decimal) -> str:
 
 
 class Sentiment(Evaluator):
-    """Band change (e.g. Fear -> Extreme Fear) or a change of ``points`` since the last alert.
+    """Band change (e.g. Fear -> Extreme Fear) or a change of ``points`` since the last alert,
+    with separate state for every reporting source (CMC's and alternative.me's indices are
+    different series).
 
-    These are one-off events: the alert fires on the change and resolves on the next report
-    without a change.
-    """
+    A band change counts once the value is ``band_margin`` points past the last value reported
+    in the current band, so a value wobbling on a band boundary does not flap. These are
+    one-off events: the condition holds for the report that changed and clears on the next
+    report without a change."""
 
     rule: SentimentRule
 
     def __init__(self, rule: SentimentRule) -> None:
         super().__init__(rule)
         self.state: dict[str, dict[str, Any]] = {}
+        self.subjects = patterns(rule.subjects)
+        self.sources = patterns(rule.sources)
 
-    def on_sentiment(self, event: SentimentEvent, now: float) -> list[Observation]:
+    def on_sentiment(self, event: SentimentEvent, now: float) -> Observation | None:
         r = self.rule
-        if event.metric != r.metric or not _glob(r.subjects, event.subject):
-            return []
-        key = event.subject
+        if event.metric != r.metric or not self.subjects.match(event.subject):
+            return None
+        if not self.sources.match(event.source):
+            return None
+        key = f"{event.source}|{event.subject}|{event.metric}"
         t = _ts(event)
         band = event.classification or fear_greed_band(event.value)
         st = self.state.get(key)
-        self.state[key] = new = {"t": t, "value": str(event.value), "band": band}
-        if st is None:
-            new["ref"] = str(event.value)
-            return []
+        if st is None:  # the first report sets the reference
+            self.state[key] = {
+                "t": t,
+                "band": band,
+                "anchor": str(event.value),
+                "ref": str(event.value),
+                "active": False,
+            }
+            return None
         if t < st["t"]:
-            self.state[key] = st
-            return []
-        name = f"{event.subject} {event.metric}"
+            return None  # older than this source's last report
+        st["t"] = t
+        value = event.value
+        name = f"{event.subject} {event.metric} ({event.source})"
+        threshold: Decimal | None
         if r.mode == "band_change":
-            new["ref"] = str(event.value)
-            active = band != st["band"]
-            summary = f"{name} moved from {st['band']} to {band} ({_fmt(event.value)})"
-            if not active:
-                summary = f"{name} still {band} ({_fmt(event.value)})"
+            anchor = Decimal(st["anchor"])
+            changed = band != st["band"] and abs(value - anchor) >= r.band_margin
+            summary = f"{name} moved from {st['band']} to {band} ({_fmt(value)})"
+            if changed:
+                st["band"] = band
+            if band == st["band"]:
+                st["anchor"] = str(value)
             threshold = None
         else:
-            ref = Decimal(st["ref"])
-            delta = event.value - ref
             assert r.points is not None
-            active = abs(delta) >= r.points
-            new["ref"] = str(event.value) if active else st["ref"]
-            summary = f"{name} changed {delta:+} points to {_fmt(event.value)} ({band})"
+            delta = value - Decimal(st["ref"])
+            changed = abs(delta) >= r.points
+            if changed:
+                st["ref"] = str(value)
+            summary = f"{name} changed {delta:+} points to {_fmt(value)} ({band})"
             threshold = r.points
-        return [
-            Observation(
-                (("subject", event.subject), ("metric", event.metric)),
-                event.subject,
-                active,
-                summary,
-                event.value,
-                threshold,
-            )
-        ]
+        if changed == st["active"] and not changed:
+            return None
+        st["active"] = changed
+        if not changed:
+            summary = f"{name} unchanged at {_fmt(value)} ({band})"
+        key_labels = (
+            ("subject", event.subject),
+            ("metric", event.metric),
+            ("source", event.source),
+        )
+        return Observation(key_labels, event.subject, changed, summary, value, threshold)
 
     def dump(self) -> dict[str, Any]:
         return self.state
 
     def load(self, data: dict[str, Any]) -> None:
-        self.state = dict(data)
+        self.state = {k: dict(v) for k, v in data.items() if isinstance(v, dict) and "anchor" in v}
 
 
 class FeedStatus(Evaluator):
     """Stale feeds, gaps and disconnects from ``coinstream.feed-status.v1``.
 
     Clears on a ``clear_statuses`` report or, with ``resolve_after``, when no bad status was
-    reported for that long (a gap is reported once).
-    """
+    reported for that long (a gap is reported once)."""
 
     rule: FeedStatusRule
 
     def __init__(self, rule: FeedStatusRule) -> None:
         super().__init__(rule)
         self.bad_since: dict[str, list[Any]] = {}  # "source|symbol" -> [last bad time, summary]
+        self.sources = patterns(rule.sources)
+        self.symbols = patterns(rule.symbols)
 
-    def on_feed_status(self, event: FeedStatusEvent, now: float) -> list[Observation]:
+    def on_feed_status(self, event: FeedStatusEvent, now: float) -> Observation | None:
         r = self.rule
-        if not _glob(r.sources, event.source):
-            return []
+        if not self.sources.match(event.source):
+            return None
         symbol = event.symbol or ""
-        if event.symbol is not None and not _glob(r.symbols, symbol):
-            return []
+        if event.symbol is not None and not self.symbols.match(symbol):
+            return None
         if event.status in r.statuses:
             active = True
         elif event.status in r.clear_statuses:
             active = False
         else:
-            return []
+            return None
+        key = f"{event.source}|{symbol}"
+        was = key in self.bad_since
         subject = f"{event.source}:{symbol}" if symbol else event.source
         summary = f"{subject} feed {event.status}"
         if event.cause:
             summary += f": {event.cause}"
-        key = f"{event.source}|{symbol}"
         if active:
             self.bad_since[key] = [now, summary]
+        elif was:
+            del self.bad_since[key]
         else:
-            self.bad_since.pop(key, None)
-        return [
-            Observation((("source", event.source), ("symbol", symbol)), subject, active, summary)
-        ]
+            return None
+        if active and was:
+            return None  # still bad: nothing changed
+        return Observation((("source", event.source), ("symbol", symbol)), subject, active, summary)
 
-    def on_tick(self, now: float) -> list[Observation]:
+    def on_tick(self, now: float, owns: Owns = None) -> list[Observation]:
         limit = self.rule.resolve_after
         if limit is None:
             return []
@@ -490,9 +506,10 @@ class FeedStatus(Evaluator):
                 del self.bad_since[key]
                 source, symbol = key.split("|", 1)
                 subject = f"{source}:{symbol}" if symbol else source
-                quiet = f"{summary} (no report for {_duration_text(limit)})"
-                key_labels = (("source", source), ("symbol", symbol))
-                out.append(Observation(key_labels, subject, False, quiet))
+                quiet = f"{summary} (no report for {duration_text(limit)})"
+                out.append(
+                    Observation((("source", source), ("symbol", symbol)), subject, False, quiet)
+                )
         return out
 
     def dump(self) -> dict[str, Any]:
@@ -505,49 +522,55 @@ class FeedStatus(Evaluator):
 class NoData(Evaluator):
     """No price event for a symbol within ``timeout`` (processing time).
 
-    Symbols named exactly in the rule are expected from the start; symbols matched by a pattern
-    are watched once seen.
-    """
+    Symbols named exactly in the rule are expected from the start (by the partition that owns
+    them); symbols matched by a pattern are watched once seen."""
 
     rule: NoDataRule
 
     def __init__(self, rule: NoDataRule) -> None:
         super().__init__(rule)
         self.last_seen: dict[str, float] = {}
+        self.active: set[str] = set()
+        self.expected = [] if rule.assets else [s for s in rule.symbols if not is_glob(s)]
 
-    def on_price(self, event: PriceEvent, now: float) -> list[Observation]:
-        if not self.rule.matches(event.symbol, event.base, event.source):
-            return []
-        self.last_seen[event.symbol] = now
-        return [self._observe(event.symbol, now)]
+    def on_price(self, tick: Tick, now: float) -> Observation | None:
+        symbol = tick.symbol
+        self.last_seen[symbol] = now
+        if symbol in self.active:
+            self.active.discard(symbol)
+            return self._obs(symbol, False, f"data for {symbol} again", 0.0)
+        return None
 
-    def on_tick(self, now: float) -> list[Observation]:
-        if not self.rule.assets:
-            for symbol in self.rule.symbols:
-                if not any(c in symbol for c in "*?[") and symbol not in self.last_seen:
-                    self.last_seen[symbol] = now
-        return [self._observe(s, now) for s in self.last_seen]
+    def on_tick(self, now: float, owns: Owns = None) -> list[Observation]:
+        for symbol in self.expected:
+            if symbol not in self.last_seen and (owns is None or owns(symbol)):
+                self.last_seen[symbol] = now
+        out = []
+        timeout = self.rule.timeout
+        for symbol, seen in self.last_seen.items():
+            silent = now - seen
+            if silent > timeout and symbol not in self.active:
+                self.active.add(symbol)
+                text = f"no data for {symbol} for {duration_text(silent)}"
+                out.append(self._obs(symbol, True, text, silent))
+        return out
 
-    def _observe(self, symbol: str, now: float) -> Observation:
-        silent = now - self.last_seen[symbol]
-        active = silent > self.rule.timeout
-        summary = f"no data for {symbol} for {_duration_text(silent)}"
-        if not active:
-            summary = f"data for {symbol} again"
+    def _obs(self, symbol: str, active: bool, summary: str, silent: float) -> Observation:
         return Observation(
             (("symbol", symbol),),
             symbol,
             active,
             summary,
-            Decimal(f"{silent:.1f}"),
+            _dec(silent, 1),
             Decimal(str(self.rule.timeout)),
         )
 
     def dump(self) -> dict[str, Any]:
-        return self.last_seen
+        return {"seen": self.last_seen, "a": sorted(self.active)}
 
     def load(self, data: dict[str, Any]) -> None:
-        self.last_seen = dict(data)
+        self.last_seen = {k: float(v) for k, v in data.get("seen", {}).items()}
+        self.active = set(data.get("a", []))
 
 
 class ServiceHealth(Evaluator):
@@ -555,31 +578,46 @@ class ServiceHealth(Evaluator):
 
     rule: ServiceHealthRule
 
-    def on_health(self, event: ServiceHealthEvent, now: float) -> list[Observation]:
-        r = self.rule
-        if not _glob(r.services, event.service):
-            return []
-        active = event.status in r.statuses
+    def __init__(self, rule: ServiceHealthRule) -> None:
+        super().__init__(rule)
+        self.services = patterns(rule.services)
+        self.active: set[str] = set()
+
+    def on_health(self, event: ServiceHealthEvent, now: float) -> Observation | None:
+        if not self.services.match(event.service):
+            return None
+        active = event.status in self.rule.statuses
+        key = f"{event.service}|{event.instance}"
+        if active == (key in self.active):
+            return None
+        if active:
+            self.active.add(key)
+        else:
+            self.active.discard(key)
         failing = ", ".join(f"{k}: {v}" for k, v in event.checks.items() if "FAIL" in v)
         summary = f"{event.service} ({event.instance}) is {event.status}"
         if failing:
             summary += f" ({failing})"
-        return [
-            Observation(
-                (("service", event.service), ("instance", event.instance)),
-                event.service,
-                active,
-                summary,
-            )
-        ]
+        return Observation(
+            (("service", event.service), ("instance", event.instance)),
+            event.service,
+            active,
+            summary,
+        )
+
+    def dump(self) -> dict[str, Any]:
+        return {"a": sorted(self.active)}
+
+    def load(self, data: dict[str, Any]) -> None:
+        self.active = set(data.get("a", []))
 
 
 class ErrorRate(Evaluator):
-    """More than ``threshold`` errors of a source within the sliding ``window``.
+    """More than ``threshold`` errors of a source within the sliding ``window``; clear again
+    at ``resolve_threshold`` or fewer.
 
     Errors are feed-status events with an error status, plus increases of the matching counters
-    of ``ServiceHealthEvent`` reports.
-    """
+    of ``ServiceHealthEvent`` reports."""
 
     rule: ErrorRateRule
 
@@ -587,63 +625,79 @@ class ErrorRate(Evaluator):
         super().__init__(rule)
         self.errors: dict[str, list[tuple[float, int]]] = {}
         self.counters: dict[str, int] = {}
+        self.active: set[str] = set()
         self.clock = -math.inf
+        self.sources = patterns(rule.sources)
+        self.counter_names = patterns(rule.counters)
 
     def _add(self, source: str, t: float, n: int) -> None:
         if n > 0:
             self.errors.setdefault(source, []).append((t, n))
 
-    def on_feed_status(self, event: FeedStatusEvent, now: float) -> list[Observation]:
-        r = self.rule
-        if event.status not in r.statuses or not _glob(r.sources, event.source):
-            return []
+    def on_feed_status(self, event: FeedStatusEvent, now: float) -> Observation | None:
+        if event.status not in self.rule.statuses or not self.sources.match(event.source):
+            return None
         t = _ts(event)
         self._add(event.source, t, 1)
-        return [self._observe(event.source, max(t, now))]
+        return self._observe(event.source, max(t, now))
 
-    def on_health(self, event: ServiceHealthEvent, now: float) -> list[Observation]:
+    def on_health(self, event: ServiceHealthEvent, now: float) -> Observation | None:
         r = self.rule
-        if not r.counters or not _glob(r.sources, event.service):
-            return []
-        total = sum(v for k, v in event.counters.items() if _glob(r.counters, k))
+        if not r.counters or not self.sources.match(event.service):
+            return None
+        total = sum(v for k, v in event.counters.items() if self.counter_names.match(k))
         ckey = f"{event.service}/{event.instance}"
         prev = self.counters.get(ckey)
         self.counters[ckey] = total
         if prev is not None and total >= prev:
             self._add(event.service, _ts(event), total - prev)
-        return [self._observe(event.service, max(_ts(event), now))]
+        return self._observe(event.service, max(_ts(event), now))
 
-    def on_tick(self, now: float) -> list[Observation]:
-        return [self._observe(s, now) for s in list(self.errors)]
+    def on_tick(self, now: float, owns: Owns = None) -> list[Observation]:
+        out = []
+        for source in list(self.errors):
+            obs = self._observe(source, now)
+            if obs is not None:
+                out.append(obs)
+            if not self.errors.get(source) and source not in self.active:
+                self.errors.pop(source, None)
+        return out
 
-    def _observe(self, source: str, now: float) -> Observation:
+    def _observe(self, source: str, now: float) -> Observation | None:
         self.clock = max(self.clock, now)
         start = self.clock - self.rule.window
         kept = [(t, n) for t, n in self.errors.get(source, []) if t > start]
         self.errors[source] = kept
         count = sum(n for _, n in kept)
-        summary = (
-            f"{source}: {count} errors in {_duration_text(self.rule.window)} "
-            f"(limit {self.rule.threshold})"
-        )
+        r = self.rule
+        if source not in self.active:
+            if count <= r.threshold:
+                return None
+            self.active.add(source)
+        elif count > r.clear_threshold:
+            return None
+        else:
+            self.active.discard(source)
+        summary = f"{source}: {count} errors in {duration_text(r.window)} (limit {r.threshold})"
         return Observation(
             (("source", source),),
             source,
-            count > self.rule.threshold,
+            source in self.active,
             summary,
             Decimal(count),
-            Decimal(self.rule.threshold),
+            Decimal(r.threshold),
         )
 
     def dump(self) -> dict[str, Any]:
-        return {"errors": self.errors, "counters": self.counters}
+        return {"errors": self.errors, "counters": self.counters, "a": sorted(self.active)}
 
     def load(self, data: dict[str, Any]) -> None:
         self.errors = {k: [(t, n) for t, n in v] for k, v in data.get("errors", {}).items()}
         self.counters = dict(data.get("counters", {}))
+        self.active = set(data.get("a", []))
 
 
-def _duration_text(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
     seconds = float(seconds)
     if seconds >= 3600 and seconds % 3600 == 0:
         return f"{seconds / 3600:g}h"
@@ -663,6 +717,9 @@ _EVALUATORS: dict[str, type[Evaluator]] = {
     "service_health": ServiceHealth,
     "error_rate": ErrorRate,
 }
+
+PRICE_TYPES = frozenset({"price_threshold", "percent_change", "spike", "spread", "no_data"})
+"""Rule types that read ``prices.v1``; the others read sentiment or feed status."""
 
 
 def evaluator_for(rule: AnyRule) -> Evaluator:

@@ -1,9 +1,21 @@
-"""Notification grouping (pure), modelled on Alertmanager's group wait/interval/repeat.
+"""Notification grouping (pure), with Alertmanager's semantics, per receiver.
 
-Alerts for one receiver with the same ``group_by`` label values share a group. A new group is
-sent after ``group_wait`` (collecting the rest of a market-wide move into one message), later
-changes at most every ``group_interval``, and a group still firing is repeated every
-``repeat_interval``. Silenced alerts are left out at send time.
+Alerts for one receiver with the same ``group_by`` label values share a group (the receiver
+may override the file's ``grouping``, like an Alertmanager route). For each group:
+
+- the first message goes out ``group_wait`` after the group formed (collecting the rest of a
+  market-wide move into one message);
+- a later message goes out only when something changed for that receiver: an alert it has not
+  been told is firing, or an alert it was told is firing has resolved; and never sooner than
+  ``group_interval`` after the previous message to that group (also when the group emptied
+  and formed again in between);
+- while nothing changes, a group still firing is repeated every ``repeat_interval`` (the
+  shortest ``repeat_interval`` of its rules, else the receiver's).
+
+A receiver sees RESOLVED only for alerts it was told were FIRING (``Group.notified``): an alert
+that fired and resolved before it was sent, or while silenced, is never announced at all.
+Silenced alerts are left out of messages; when a silence ends (``reconsider``) a group whose
+receiver has not heard of a firing alert, or of the end of one, is sent again.
 """
 
 from __future__ import annotations
@@ -14,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from coinstream.alerts.engine import Alert, Transition
-from coinstream.alerts.rules import Grouping
+from coinstream.alerts.rules import Grouping, RulesFile
 from coinstream.schemas import deterministic_id
 
 
@@ -48,10 +60,11 @@ class Group:
     key: str
     receiver: str
     labels: dict[str, str]
+    created_at: float
     alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notified: list[str] = field(default_factory=list)  # told FIRING, not yet told RESOLVED
     next_flush: float | None = None
-    last_flush: float | None = None
-    dirty: bool = False
+    last_sent: float | None = None
     seq: int = 0
 
 
@@ -59,41 +72,55 @@ Silenced = Callable[[dict[str, str]], bool]
 
 
 class Grouper:
-    """Collects notifiable transitions into groups; ``due(now)`` yields the messages to send."""
+    """Collects transitions into groups; ``due(now)`` yields the messages to send.
 
-    def __init__(self, grouping: Grouping) -> None:
-        self.grouping = grouping
+    ``scope`` names the partition the groups belong to (it goes into notification ids)."""
+
+    def __init__(self, rules: RulesFile, scope: str = "") -> None:
+        self.rules = rules
+        self.scope = scope
         self.groups: dict[str, Group] = {}
 
-    def group_labels(self, labels: dict[str, str]) -> dict[str, str]:
-        return {k: labels.get(k, "") for k in self.grouping.group_by}
+    def grouping(self, receiver: str) -> Grouping:
+        return self.rules.grouping_for(receiver)
 
     def add(self, transition: Transition, now: float) -> None:
-        """Take a transition: firing joins its groups; resolved is announced (``notify``) or
-        quietly dropped; pending is ignored."""
+        """Take a transition: firing joins its groups; resolved is kept for the receivers that
+        were told it was firing and forgotten by the others; pending is ignored."""
         if transition.status == "pending":
             return
         alert = transition.alert
+        fp = alert.fingerprint
         for receiver in alert.receivers:
-            glabels = self.group_labels(alert.labels)
+            g = self.grouping(receiver)
+            glabels = {k: alert.labels.get(k, "") for k in g.group_by}
             key = receiver + "|" + "|".join(f"{k}={v}" for k, v in sorted(glabels.items()))
             group = self.groups.get(key)
-            if not transition.notify:
-                if group is not None:
-                    group.alerts.pop(alert.fingerprint, None)
-                    if not group.alerts:
-                        del self.groups[key]
-                continue
-            if group is None:
-                group = self.groups[key] = Group(key, receiver, glabels)
-            group.alerts[alert.fingerprint] = _snapshot(alert, transition.status)
-            group.dirty = True
-            if group.last_flush is None:
-                if group.next_flush is None:
-                    group.next_flush = now + self.grouping.group_wait
+            if transition.status == "resolved":
+                if group is None:
+                    continue
+                if fp not in group.notified:
+                    group.alerts.pop(fp, None)  # never told: nothing to take back
+                    continue
+                group.alerts[fp] = _snapshot(alert, "resolved")
             else:
-                soonest = max(now, group.last_flush + self.grouping.group_interval)
-                group.next_flush = min(group.next_flush or math.inf, soonest)
+                if group is None:
+                    group = self.groups[key] = Group(key, receiver, glabels, created_at=now)
+                group.alerts[fp] = _snapshot(alert, "firing")
+            self._schedule(group, g, now)
+
+    def _schedule(self, group: Group, g: Grouping, now: float) -> None:
+        if group.last_sent is None:
+            at = group.created_at + g.group_wait
+        else:
+            at = group.last_sent + g.group_interval
+        group.next_flush = min(group.next_flush or math.inf, max(at, now))
+
+    def reconsider(self, now: float) -> None:
+        """Silences ended: groups that have something to tell are scheduled again."""
+        for group in self.groups.values():
+            if group.alerts:
+                self._schedule(group, self.grouping(group.receiver), now)
 
     def next_due(self) -> float | None:
         times = [g.next_flush for g in self.groups.values() if g.next_flush is not None]
@@ -105,48 +132,84 @@ class Grouper:
         for key, group in list(self.groups.items()):
             if group.next_flush is None or group.next_flush > now:
                 continue
-            firing = [a for a in group.alerts.values() if a["status"] == "firing"]
-            resolved = [a for a in group.alerts.values() if a["status"] == "resolved"]
-            send_firing = [a for a in firing if not silenced(a["labels"])]
-            send_resolved = [a for a in resolved if not silenced(a["labels"])]
-            if send_firing or (group.dirty and send_resolved):
-                group.seq += 1
-                out.append(
-                    Notification(
-                        id=deterministic_id("notification", key, group.seq, now),
-                        receiver=group.receiver,
-                        group_key=key,
-                        group_labels=group.labels,
-                        firing=sorted(send_firing, key=_order),
-                        resolved=sorted(send_resolved, key=_order),
-                        created_at=now,
-                        repeat=not group.dirty,
-                    )
-                )
-            for a in resolved:
-                del group.alerts[a["fingerprint"]]
-            group.last_flush = now
-            group.dirty = False
-            if group.alerts:
-                repeats = [
-                    a["repeat_interval"] for a in group.alerts.values() if a["repeat_interval"]
-                ]
-                group.next_flush = now + min(repeats or [self.grouping.repeat_interval])
-            else:
-                del self.groups[key]
+            group.next_flush = None
+            note = self._flush(group, now, silenced)
+            if note is not None:
+                out.append(note)
+            g = self.grouping(group.receiver)
+            if not group.alerts and not group.notified:
+                # Keep an empty group until group_interval passed, so a new alert joining
+                # soon still waits for it.
+                if group.last_sent is None or now >= group.last_sent + g.group_interval:
+                    del self.groups[key]
+                else:
+                    group.next_flush = group.last_sent + g.group_interval
+                continue
+            visible = [
+                a
+                for a in group.alerts.values()
+                if a["status"] == "firing" and not silenced(a["labels"])
+            ]
+            if visible and group.last_sent is not None:
+                repeats = [a["repeat_interval"] for a in visible if a["repeat_interval"]]
+                repeat = min(repeats or [g.repeat_interval])
+                group.next_flush = min(group.next_flush or math.inf, group.last_sent + repeat)
         return out
 
-    def forget(self, fingerprints: set[str]) -> None:
-        """Drop alerts (e.g. of a removed receiver) from every group."""
-        for group in self.groups.values():
-            for fp in fingerprints & set(group.alerts):
+    def _flush(self, group: Group, now: float, silenced: Silenced) -> Notification | None:
+        g = self.grouping(group.receiver)
+        notified = set(group.notified)
+        visible, to_resolve = [], []
+        for fp, a in list(group.alerts.items()):
+            if a["status"] == "firing":
+                if not silenced(a["labels"]):
+                    visible.append(a)
+            elif fp not in notified:
                 del group.alerts[fp]
+            elif not a["send_resolved"]:
+                del group.alerts[fp]
+                notified.discard(fp)
+            elif not silenced(a["labels"]):
+                to_resolve.append(a)
+            # resolved while silenced: told when the silence ends
+        new = [a for a in visible if a["fingerprint"] not in notified]
+        repeat_at = None
+        if group.last_sent is not None:
+            repeats = [a["repeat_interval"] for a in visible if a["repeat_interval"]]
+            repeat_at = group.last_sent + min(repeats or [g.repeat_interval])
+        reminder = bool(visible) and repeat_at is not None and now >= repeat_at
+        group.notified = sorted(notified)
+        if not (new or to_resolve or reminder):
+            return None
+        group.seq += 1
+        for a in to_resolve:
+            del group.alerts[a["fingerprint"]]
+            notified.discard(a["fingerprint"])
+        notified.update(a["fingerprint"] for a in visible)
+        group.notified = sorted(notified)
+        group.last_sent = now
+        return Notification(
+            id=deterministic_id("notification", self.scope, group.key, group.seq, now),
+            receiver=group.receiver,
+            group_key=group.key,
+            group_labels=group.labels,
+            firing=sorted(visible, key=_order),
+            resolved=sorted(to_resolve, key=_order),
+            created_at=now,
+            repeat=not (new or to_resolve),
+        )
 
     def dump(self) -> list[dict[str, Any]]:
-        return [asdict(g) for g in self.groups.values()]
+        """The groups as JSON-ready data (sharing the alert dicts: encode it, don't keep it)."""
+        return [dict(g.__dict__) for g in self.groups.values()]
 
     def load(self, data: list[dict[str, Any]]) -> None:
-        self.groups = {g["key"]: Group(**g) for g in data}
+        known = Group.__dataclass_fields__
+        self.groups = {
+            g["key"]: Group(**{k: v for k, v in g.items() if k in known})
+            for g in data
+            if "created_at" in g
+        }
 
 
 def _snapshot(alert: Alert, status: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.utils import format_datetime
 from typing import Any
 
 from coinstream.alerts.grouping import Notification
@@ -184,6 +185,7 @@ def email_message(n: Notification, sender: str, to: list[str], prefix: str) -> E
     msg["From"] = sender
     msg["To"] = ", ".join(to)
     msg["Message-ID"] = f"<{n.id}@coinstream.alerts>"
+    msg["Date"] = format_datetime(datetime.fromtimestamp(n.created_at, UTC))
     body = [title(n), ""]
     for line, alert in _lines(n):
         body.append(line)

@@ -1,5 +1,10 @@
 """The rules file: pydantic models, YAML loading and validation with errors that name the rule.
 
+Every rule has hysteresis, so a value hovering near its threshold cannot flap: a clear band
+or resolve threshold per rule type (``rearm_*``/``resolve_threshold``, ``resolve_percent``,
+``resolve_factor``, ``band_margin``) and the time the condition must hold before firing
+(``for``) and stay clear before resolving (``resolve_for``, default ``for``).
+
 A rules file has four sections::
 
     version: 1
@@ -22,7 +27,9 @@ variable (``ALERTS_*``) that holds them.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
+import math
 import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -34,6 +41,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -86,6 +94,20 @@ def _decimal(value: Any) -> Decimal:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Number = Annotated[Decimal, BeforeValidator(_decimal)]
 
+DEFAULT_REARM_PERCENT = Decimal("0.1")
+"""price_threshold's clear band when none is given: 0.1% of the threshold."""
+CLEAR_FRACTION = Decimal("0.8")
+"""Default resolve level of percent, spread, spike and error-rate rules: 80% of the way."""
+
+
+def _below(name: str, value: Decimal | None, limit_name: str, limit: Decimal) -> None:
+    if value is not None and value > limit:
+        raise ValueError(f"{name} must not be above {limit_name} {limit}")
+
+
+def _or_fraction(value: Decimal | None, limit: Decimal) -> Decimal:
+    return limit * CLEAR_FRACTION if value is None else value
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -105,6 +127,10 @@ class _Receiver(_Model):
     min_interval_s: float | None = Field(
         None, ge=0, description="Minimum spacing between messages to this destination"
     )
+    group_by: list[str] | None = Field(None, description="Overrides grouping.group_by")
+    group_wait: Duration | None = Field(None, description="Overrides grouping.group_wait")
+    group_interval: Duration | None = Field(None, description="Overrides grouping.group_interval")
+    repeat_interval: Duration | None = Field(None, description="Overrides grouping.repeat_interval")
 
 
 class SlackWebhookReceiver(_Receiver):
@@ -175,6 +201,9 @@ class _Rule(_Model):
     description: str = ""
     severity: Severity = "warning"
     for_: Duration = Field(0.0, alias="for", description="Condition must hold this long")
+    resolve_for: Duration | None = Field(
+        None, description="Condition must stay clear this long before resolving (default: for)"
+    )
     cooldown: Duration = Field(0.0, description="No new firing this long after the last one")
     repeat_interval: Duration | None = Field(None, description="Re-notify while still firing")
     send_resolved: bool = True
@@ -182,9 +211,19 @@ class _Rule(_Model):
     receivers: list[str] = Field(default_factory=list)
     enabled: bool = True
 
+    _digest: str | None = PrivateAttr(None)
+
     def digest(self) -> str:
         """Changes when the rule's definition changes (a reload keeps state of unchanged rules)."""
-        return hashlib.blake2b(self.model_dump_json().encode(), digest_size=8).hexdigest()
+        if self._digest is None:
+            text = self.model_dump_json().encode()
+            self._digest = hashlib.blake2b(text, digest_size=8).hexdigest()
+        return self._digest
+
+    @property
+    def clear_for(self) -> float:
+        """How long the condition must stay clear before a firing alert resolves."""
+        return self.for_ if self.resolve_for is None else self.resolve_for
 
 
 class _SymbolRule(_Rule):
@@ -193,11 +232,11 @@ class _SymbolRule(_Rule):
     sources: list[str] = Field(default_factory=lambda: ["*"], description="Venues or globs")
 
     def matches(self, symbol: str, base: str | None, source: str) -> bool:
-        if not _any_match(self.sources, source):
+        if not patterns(self.sources).match(source):
             return False
         if self.assets:
-            return base is not None and _any_match(self.assets, base)
-        return _any_match(self.symbols, symbol)
+            return base is not None and patterns(self.assets).match(base)
+        return patterns(self.symbols).match(symbol)
 
 
 class PriceThresholdRule(_SymbolRule):
@@ -205,25 +244,45 @@ class PriceThresholdRule(_SymbolRule):
     direction: Literal["above", "below"]
     threshold: Number
     rearm_amount: Number | None = Field(None, description="Re-arm after moving back this much")
-    rearm_percent: Number | None = Field(None, description="... or this percent")
+    rearm_percent: Number | None = Field(
+        None, description=f"... or this percent (default {DEFAULT_REARM_PERCENT})"
+    )
+    resolve_threshold: Number | None = Field(None, description="... or at this price")
     field: Literal["price", "mid", "bid", "ask"] = "price"
 
     @model_validator(mode="after")
     def _rearm(self) -> PriceThresholdRule:
-        if self.rearm_amount is not None and self.rearm_percent is not None:
-            raise ValueError("give rearm_amount or rearm_percent, not both")
+        given = [
+            n
+            for n in ("rearm_amount", "rearm_percent", "resolve_threshold")
+            if getattr(self, n) is not None
+        ]
+        if len(given) > 1:
+            raise ValueError(
+                f"give one of rearm_amount, rearm_percent, resolve_threshold, not {given}"
+            )
         for name in ("rearm_amount", "rearm_percent"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name} cannot be negative")
+        level = self.resolve_threshold
+        if level is not None and (
+            level > self.threshold if self.direction == "above" else level < self.threshold
+        ):
+            side = "at or below" if self.direction == "above" else "at or above"
+            raise ValueError(f"resolve_threshold must be {side} the threshold {self.threshold}")
         return self
 
     @property
     def rearm_level(self) -> Decimal:
-        """The price at which a fired alert re-arms (and resolves)."""
-        margin = self.rearm_amount or Decimal(0)
-        if self.rearm_percent is not None:
-            margin = abs(self.threshold) * self.rearm_percent / 100
+        """The price at which a fired alert re-arms (and resolves): the clear band's edge."""
+        if self.resolve_threshold is not None:
+            return self.resolve_threshold
+        if self.rearm_amount is not None:
+            margin = self.rearm_amount
+        else:
+            percent = DEFAULT_REARM_PERCENT if self.rearm_percent is None else self.rearm_percent
+            margin = abs(self.threshold) * percent / 100
         return self.threshold - margin if self.direction == "above" else self.threshold + margin
 
 
@@ -231,7 +290,19 @@ class PercentChangeRule(_SymbolRule):
     type: Literal["percent_change"]
     window: Duration = Field(gt=0)
     percent: Number = Field(gt=0)
+    resolve_percent: Number | None = Field(
+        None, ge=0, description=f"Resolves below this move (default {CLEAR_FRACTION} x percent)"
+    )
     direction: Literal["up", "down", "either"] = "either"
+
+    @model_validator(mode="after")
+    def _band(self) -> PercentChangeRule:
+        _below("resolve_percent", self.resolve_percent, "percent", self.percent)
+        return self
+
+    @property
+    def clear_percent(self) -> Decimal:
+        return _or_fraction(self.resolve_percent, self.percent)
 
 
 class SpikeRule(_SymbolRule):
@@ -240,28 +311,60 @@ class SpikeRule(_SymbolRule):
     window: Duration = Field(gt=0, description="Recent window compared with the baseline")
     baseline: Duration = Field(gt=0, description="Trailing baseline before the window")
     factor: float = Field(gt=1, description="Fire when recent > factor x baseline")
+    resolve_factor: float | None = Field(
+        None, ge=0, description="Resolve at or below this ratio (default 80% of the way to factor)"
+    )
     min_samples: int = Field(10, ge=2, description="Events needed in the baseline")
 
     @model_validator(mode="after")
     def _baseline_longer(self) -> SpikeRule:
         if self.baseline < self.window:
             raise ValueError("baseline must be at least as long as window")
+        if self.resolve_factor is not None and self.resolve_factor > self.factor:
+            raise ValueError(f"resolve_factor must not be above factor {self.factor:g}")
         return self
+
+    @property
+    def clear_factor(self) -> float:
+        if self.resolve_factor is not None:
+            return self.resolve_factor
+        return 1 + (self.factor - 1) * float(CLEAR_FRACTION)
 
 
 class SpreadRule(_SymbolRule):
     type: Literal["spread"]
     percent: Number = Field(gt=0)
+    resolve_percent: Number | None = Field(
+        None, ge=0, description=f"Resolves below this spread (default {CLEAR_FRACTION} x percent)"
+    )
     max_age: Duration = Field(10.0, gt=0, description="Ignore venue prices older than this")
     min_venues: int = Field(2, ge=2)
+
+    @model_validator(mode="after")
+    def _band(self) -> SpreadRule:
+        _below("resolve_percent", self.resolve_percent, "percent", self.percent)
+        return self
+
+    @property
+    def clear_percent(self) -> Decimal:
+        return _or_fraction(self.resolve_percent, self.percent)
 
 
 class SentimentRule(_Rule):
     type: Literal["sentiment"]
     subjects: list[str] = Field(default_factory=lambda: ["market"])
+    sources: list[str] = Field(
+        default_factory=lambda: ["*"], description="Reporting sources (globs); each has its state"
+    )
     metric: str = "fear_greed"
     mode: Literal["band_change", "change"] = "band_change"
     points: Number | None = Field(None, gt=0, description="For mode=change")
+    band_margin: Number = Field(
+        Decimal(2),
+        ge=0,
+        description="band_change: the value must move this many points past the last value "
+        "reported in the current band before a new band counts",
+    )
 
     @model_validator(mode="after")
     def _points(self) -> SentimentRule:
@@ -305,6 +408,21 @@ class ErrorRateRule(_Rule):
     )
     window: Duration = Field(gt=0)
     threshold: int = Field(ge=1, description="Fire when more errors than this in the window")
+    resolve_threshold: int | None = Field(
+        None, ge=0, description="Resolve at or below this many (default 80% of threshold)"
+    )
+
+    @model_validator(mode="after")
+    def _band(self) -> ErrorRateRule:
+        if self.resolve_threshold is not None and self.resolve_threshold > self.threshold:
+            raise ValueError(f"resolve_threshold must not be above threshold {self.threshold}")
+        return self
+
+    @property
+    def clear_threshold(self) -> int:
+        if self.resolve_threshold is not None:
+            return self.resolve_threshold
+        return math.floor(self.threshold * CLEAR_FRACTION)
 
 
 Rule = Annotated[
@@ -371,6 +489,18 @@ class RulesFile(_Model):
     def receivers_of(self, rule: _Rule) -> list[str]:
         return list(rule.receivers or self.default_receivers)
 
+    def grouping_for(self, receiver: str) -> Grouping:
+        """The file's grouping with the receiver's own overrides (like an Alertmanager route)."""
+        r = self.receivers.get(receiver)
+        if r is None:
+            return self.grouping
+        changes = {
+            k: getattr(r, k)
+            for k in ("group_by", "group_wait", "group_interval", "repeat_interval")
+            if getattr(r, k) is not None
+        }
+        return self.grouping.model_copy(update=changes) if changes else self.grouping
+
     @property
     def active_rules(self) -> list[AnyRule]:
         return [r for r in self.rules if r.enabled]
@@ -385,8 +515,33 @@ class RulesFile(_Model):
         return out
 
 
-def _any_match(patterns: list[str], value: str) -> bool:
-    return any(fnmatch.fnmatchcase(value, p) for p in patterns)
+class Patterns:
+    """A list of names or globs, compiled once: exact names in a set, globs in one regex."""
+
+    def __init__(self, items: tuple[str, ...]) -> None:
+        globs = [p for p in items if is_glob(p)]
+        self.exact = frozenset(p for p in items if not is_glob(p))
+        self.everything = "*" in globs
+        self._regex = re.compile("|".join(fnmatch.translate(p) for p in globs)) if globs else None
+
+    def match(self, value: str) -> bool:
+        if self.everything or value in self.exact:
+            return True
+        return self._regex is not None and self._regex.match(value) is not None
+
+
+def is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+@functools.lru_cache(maxsize=4096)
+def _patterns(items: tuple[str, ...]) -> Patterns:
+    return Patterns(items)
+
+
+def patterns(items: list[str]) -> Patterns:
+    """The compiled form of a rule's name/glob list (cached)."""
+    return _patterns(tuple(items))
 
 
 def _describe(loc: tuple[int | str, ...], raw: Any) -> str:

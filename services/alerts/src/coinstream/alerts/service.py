@@ -1,45 +1,55 @@
-"""The stateful core around the pure engine: event intake, persistence, publishing, outbox.
+"""The stateful core around the pure engine: partitions, intake, persistence, publishing.
+
+Replicas share the topics: each owns the partitions Kafka assigns it. A ``Partition`` holds
+everything about one (topic, partition): the engine state of the subjects keyed to it (prices
+are keyed by symbol, so all venues of a symbol meet in one partition), its notification
+groups, the offset its state covers and its undelivered notifications. On assignment the
+partition's saved state and outbox are loaded (``assign``); on revocation they are saved and
+its deliveries finish first (``revoke``), so the next owner continues exactly there.
 
 ``AlertService.handle_batch()`` evaluates a batch of records, publishes every state change to
-``coinstream.alerts.v1``, groups notifications into the outbox and saves the whole state with
-the offsets it covers. ``Dispatcher`` delivers the outbox with per-destination rate limits and
-retries (honouring 429 ``Retry-After``) until delivered: nothing is dropped.
+``coinstream.alerts.v1``, groups notifications into the outbox and saves the changed
+partitions' state with the offsets it covers. ``Dispatcher`` (``dispatch.py``) delivers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import math
 import time
-from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Context, Decimal
 from typing import Any
 
+from aiokafka.partitioner import DefaultPartitioner
 from pydantic import ValidationError
 
 from coinstream.alerts import metrics
-from coinstream.alerts.delivery import (
-    Deliverer,
-    RateLimiter,
-    destination_of,
-    min_interval_for,
-)
+from coinstream.alerts.delivery import Deliverer
+from coinstream.alerts.dispatch import Dispatcher
 from coinstream.alerts.engine import Alert, Engine, Transition
-from coinstream.alerts.errors import DeliveryError, EvaluationError
+from coinstream.alerts.errors import EvaluationError
 from coinstream.alerts.grouping import Grouper, Notification
-from coinstream.alerts.rules import RulesFile, TelegramReceiver
+from coinstream.alerts.rules import RulesFile
 from coinstream.alerts.settings import AlertsSettings
 from coinstream.alerts.silences import Silence, silenced_by
-from coinstream.alerts.store import Loaded, Offsets, OutboxItem, Store
-from coinstream.runtime import Backoff, ConfigurationError, DeadLetterPublisher, KafkaProducer
+from coinstream.alerts.store import (
+    Acquired,
+    FencedError,
+    Offsets,
+    OutboxItem,
+    PartitionSave,
+    Store,
+    TopicPartition,
+)
+from coinstream.alerts.ticks import tick_from_record
+from coinstream.runtime import Backoff, DeadLetterPublisher, KafkaProducer, sleep_unless_stopped
 from coinstream.runtime.batching import OutRecord
 from coinstream.schemas import (
     AlertEvent,
-    Event,
     FeedStatusEvent,
     PriceEvent,
     SentimentEvent,
@@ -49,16 +59,15 @@ from coinstream.schemas import (
     deterministic_id,
     limits,
 )
+from coinstream.schemas.fastcodec import read_price
 
 log = logging.getLogger(__name__)
+_EVENT_TYPES = (PriceEvent, SentimentEvent, FeedStatusEvent, ServiceHealthEvent)
+_partitioner = DefaultPartitioner()
 
 
 def _dt(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
-
-
-def _kind(event: Event) -> str:
-    return getattr(event, "type", type(event).__name__)
 
 
 def _fitting(text: str | None) -> Decimal | None:
@@ -108,8 +117,34 @@ def alert_event(
     )
 
 
+class Partition:
+    """The state of one (topic, partition) this replica owns."""
+
+    def __init__(
+        self,
+        tp: TopicPartition,
+        kind: str,
+        rules: RulesFile,
+        epoch: int,
+        owns: Callable[[str], bool] | None,
+    ) -> None:
+        self.tp = tp
+        self.kind = kind
+        self.epoch = epoch
+        self.engine = Engine(rules, kinds=frozenset({kind}), owns=owns)
+        self.grouper = Grouper(rules, scope=f"{tp[0]}:{tp[1]}")
+        self.next_offset: int | None = None
+        self.dirty = False  # consumed or changed since the last save
+        self.changed = False  # transitions or notifications since the last save
+        self.new_outbox: list[OutboxItem] = []
+        self.saved_at = time.monotonic()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"engine": self.engine.dump(), "groups": self.grouper.dump()}
+
+
 class AlertService:
-    """Owns the engine, grouping, silences and outbox; all mutation happens under ``lock``."""
+    """Owns the partitions, silences and the dispatcher; all mutation happens under ``lock``."""
 
     def __init__(
         self,
@@ -123,144 +158,305 @@ class AlertService:
         self.rules = rules
         self.store = store
         self.producer = producer
-        self.topic = producer.settings.topics.alerts
+        self.topics = producer.settings.topics
+        self.topic = self.topics.alerts
+        self.kinds = {
+            self.topics.prices: "price",
+            self.topics.sentiment: "sentiment",
+            self.topics.feed_status: "feed",
+        }
         self.dlq = DeadLetterPublisher(producer, settings.service_name)
-        self.engine = Engine(rules)
-        self.grouper = Grouper(rules.grouping)
+        self.partitions: dict[TopicPartition, Partition] = {}
+        self.partition_counts: dict[str, int] = {}
         self.silences: dict[str, Silence] = {}
-        self.saved_offsets: Offsets = {}
-        self.offsets: Offsets = {}
-        self.new_outbox: list[OutboxItem] = []
+        self._active_silences: set[str] = set()
+        self._silences_loaded = 0.0
+        self._last_tick = 0.0
         self.lock = asyncio.Lock()
         self.last_save = 0.0
         self.store_ok = True
         self.dispatcher = Dispatcher(self, deliverer)
         self.stop: asyncio.Event | None = None  # set by the app: ends retries when stopping
 
-    # ----------------------------------------------------------------------------- state
-    async def restore(self) -> None:
-        loaded: Loaded = await self.store.load(self.settings.group_id)
-        if loaded.snapshot:
-            self.engine.load(loaded.snapshot.get("engine", {}))
-            self.grouper.load(loaded.snapshot.get("groups", []))
-        self.saved_offsets = dict(loaded.offsets)
-        self.silences = {s.id: s for s in loaded.silences}
-        for item in loaded.outbox:
-            self.dispatcher.enqueue(item)
+    # ------------------------------------------------------------------------ partitions
+    def _owns(self, tp: TopicPartition) -> Callable[[str], bool] | None:
+        """Whether a symbol's price events arrive on partition ``tp`` (keyed by symbol)."""
+        count = self.partition_counts.get(tp[0])
+        if not count or count == 1:
+            return None
+        every = list(range(count))
+        return lambda symbol: _partitioner(symbol.encode(), every, every) == tp[1]
+
+    async def assign(self, tps: list[TopicPartition], now: float | None = None) -> Offsets:
+        """Take over partitions: load their state and outbox; return where to resume."""
+        now = time.time() if now is None else now
+        seeks: Offsets = {}
+        async with self.lock:
+            for tp in tps:
+                kind = self.kinds.get(tp[0])
+                if kind is None or tp in self.partitions:
+                    continue
+                state: Acquired = await self._retry(
+                    functools.partial(self.store.acquire, self.settings.group_id, *tp)
+                )
+                part = Partition(tp, kind, self.rules, state.epoch, self._owns(tp))
+                if state.snapshot:
+                    transitions = part.engine.load(state.snapshot.get("engine", {}), now)
+                    part.grouper.load(state.snapshot.get("groups", []))
+                    await self._after(part, transitions, now)
+                if state.next_offset is not None:
+                    part.next_offset = state.next_offset
+                    seeks[tp] = state.next_offset
+                self.partitions[tp] = part
+                for item in state.outbox:
+                    self.dispatcher.enqueue(item)
+                log.info(
+                    "partition assigned",
+                    extra={
+                        "topic": tp[0],
+                        "partition": tp[1],
+                        "alerts": len(part.engine.alerts),
+                        "outbox": len(state.outbox),
+                        "offset": state.next_offset,
+                    },
+                )
+            if any(p.changed for p in self.partitions.values()):
+                await self._retry(self.save)
         self._gauges()
-        log.info(
-            "state restored",
-            extra={
-                "alerts": len(self.engine.alerts),
-                "outbox": len(loaded.outbox),
-                "silences": len(self.silences),
-                "durable": self.store.durable,
-            },
-        )
+        return seeks
 
-    def snapshot(self) -> dict[str, Any]:
-        return {"engine": self.engine.dump(), "groups": self.grouper.dump()}
+    async def revoke(self, tps: list[TopicPartition]) -> Offsets:
+        """Give partitions up: save their state, let their deliveries finish, drop them."""
+        mine = [tp for tp in tps if tp in self.partitions]
+        if not mine:
+            return {}
+        saved: Offsets = {}
+        async with self.lock:
+            try:
+                saved = await self.save(only=mine)
+            except FencedError:
+                pass  # already taken over
+            except Exception as exc:  # the next owner re-reads from the last saved state
+                log.warning("state of revoked partitions not saved", extra={"error": repr(exc)})
+            await self.dispatcher.release(set(mine))
+            for tp in mine:
+                del self.partitions[tp]
+        self._gauges()
+        log.info("partitions revoked", extra={"partitions": [f"{t}:{p}" for t, p in mine]})
+        return saved
 
-    async def save(self) -> Offsets:
-        """Persist state, offsets and new outbox rows together; then hand the rows over."""
-        offsets, new = dict(self.offsets), list(self.new_outbox)
+    async def _retry(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        backoff = Backoff(initial=self.settings.retry_initial_s, maximum=10.0)
+        while True:
+            try:
+                return await call()
+            except FencedError:
+                raise
+            except Exception as exc:
+                delay = backoff.next_delay()
+                log.warning(
+                    "store unavailable; retrying", extra={"error": repr(exc), "retry_in_s": delay}
+                )
+                stop = self.stop or asyncio.Event()
+                await sleep_unless_stopped(delay, stop)
+
+    # ----------------------------------------------------------------------------- state
+    async def save(self, only: list[TopicPartition] | None = None) -> Offsets:
+        """Persist the changed partitions' state, offsets and new outbox rows together; then
+        hand the rows to the dispatcher. Returns the offsets now covered by saved state."""
+        parts = [
+            p
+            for tp, p in self.partitions.items()
+            if (only is None or tp in only) and (p.dirty or p.changed or p.new_outbox)
+        ]
+        if not parts:
+            return {}
+        saves = [
+            PartitionSave(
+                p.tp[0], p.tp[1], p.epoch, p.snapshot(), p.next_offset, list(p.new_outbox)
+            )
+            for p in parts
+        ]
         try:
-            await self.store.save(self.settings.group_id, self.snapshot(), offsets, new)
+            await self.store.save(self.settings.group_id, saves)
+        except FencedError as exc:
+            for tp in exc.partitions:  # another replica owns them now
+                log.warning("partition taken over by another replica", extra={"partition": tp})
+                self.partitions.pop(tp, None)
+                await self.dispatcher.release({tp})
+            raise
         except Exception:
             self.store_ok = False
             raise
         self.store_ok = True
         metrics.STATE_SAVES.inc()
-        self.saved_offsets.update(offsets)
-        self.offsets.clear()
-        self.new_outbox.clear()
         self.last_save = time.monotonic()
-        for item in new:
-            self.dispatcher.enqueue(item)
+        offsets: Offsets = {}
+        for p, s in zip(parts, saves, strict=True):
+            p.dirty = p.changed = False
+            p.saved_at = self.last_save
+            del p.new_outbox[: len(s.new)]
+            for item in s.new:
+                self.dispatcher.enqueue(item)
+            if p.next_offset is not None:
+                offsets[p.tp] = p.next_offset
         return offsets
 
     # ---------------------------------------------------------------------------- intake
-    async def handle_batch(self, records: list[Any], now: float | None = None) -> Offsets:
-        """Evaluate records (aiokafka ``ConsumerRecord``s) and a tick; return saved offsets."""
+    async def handle_batch(
+        self, batch: dict[TopicPartition, list[Any]], now: float | None = None
+    ) -> Offsets:
+        """Evaluate records (aiokafka ``ConsumerRecord``s by partition) and a tick; save the
+        partitions that changed (or are due); return the offsets saved."""
         now = time.time() if now is None else now
         async with self.lock:
-            transitions: list[Transition] = []
+            await self._refresh_silences(now)
             dead: list[OutRecord] = []
-            for rec in records:
-                reason: str | None = None
-                error: Exception | None = None
-                try:
-                    if rec.value is None:
-                        raise ValueError("tombstone (the record has no value)")
-                    event = decode_event(rec.value)
-                except ValidationError as exc:
-                    metrics.DECODE_ERRORS.inc()
-                    reason, error = f"not a canonical event: {describe_error(exc)}", exc
-                except ValueError as exc:
-                    metrics.DECODE_ERRORS.inc()
-                    reason, error = f"not a canonical event: {exc}", exc
-                else:
-                    if isinstance(
-                        event, PriceEvent | SentimentEvent | FeedStatusEvent | ServiceHealthEvent
-                    ):
-                        metrics.EVENTS.labels(_kind(event)).inc()
-                        try:
-                            transitions.extend(self.engine.process(event, now))
-                        except EvaluationError as exc:
-                            metrics.EVALUATION_ERRORS.inc()
-                            transitions.extend(exc.transitions)
-                            reason, error = f"alert evaluation failed: {exc}", exc
-                if reason is not None and error is not None:
-                    dead.append(
-                        self.dlq.letter(
-                            rec.value,
-                            reason=reason,
-                            error=error,
-                            origin_topic=rec.topic,
-                            origin_partition=rec.partition,
-                            origin_offset=rec.offset,
-                            key=rec.key,
-                        )
-                    )
-                self.offsets[(rec.topic, rec.partition)] = rec.offset + 1
-            transitions.extend(self.engine.tick(now))
-            changed = await self._after(transitions, now)
+            fast = slow = 0
+            prices = self.topics.prices
+            read, tick = read_price, tick_from_record  # locals: this loop runs per record
+            for tp, fetched in batch.items():
+                part = self.partitions.get(tp)
+                if part is None or not fetched:
+                    continue  # revoked meanwhile: its next owner reads these again
+                records = fetched
+                if part.next_offset is not None and fetched[0].offset < part.next_offset:
+                    # fetched before a handover: the saved state already covers these
+                    records = [r for r in fetched if r.offset >= part.next_offset]
+                    if not records:
+                        continue
+                on_price = part.engine.on_price
+                transitions: list[Transition] = []
+                is_prices = tp[0] == prices
+                for rec in records:
+                    value = rec.value
+                    record = read(value) if is_prices and value is not None else None
+                    if record is None:
+                        slow += 1
+                        self._slow(part, rec, now, transitions, dead)
+                        continue
+                    fast += 1
+                    try:
+                        found = on_price(tick(record), now)
+                    except EvaluationError as exc:
+                        self._evaluation_failed(rec, exc, transitions, dead)
+                    else:
+                        if found:
+                            transitions.extend(found)
+                part.next_offset = records[-1].offset + 1
+                part.dirty = True
+                if transitions:
+                    await self._after(part, transitions, now)
+            if fast:
+                metrics.EVENTS.labels("price").inc(fast)
+            ended = self._silences_ended(now)
+            ticking = now - self._last_tick >= self.settings.tick_interval_s
+            if ticking:
+                self._last_tick = now
+            for part in self.partitions.values():
+                if ended:
+                    part.grouper.reconsider(now)
+                await self._after(part, part.engine.tick(now) if ticking else [], now)
             await self.dlq.deliver(dead, stop=self.stop)
-            due = time.monotonic() - self.last_save >= self.settings.state_flush_interval_s
-            if changed or self.new_outbox or (self.offsets and due):
-                return await self.save()
-            return {}
+            self._gauges()
+            # Save at once what has notifications to deliver; the rest (consumed offsets,
+            # windows, transitions already published) at least every flush interval.
+            oldest = time.monotonic() - self.settings.state_flush_interval_s
+            ready = [
+                tp
+                for tp, p in self.partitions.items()
+                if p.new_outbox or ((p.dirty or p.changed) and p.saved_at <= oldest)
+            ]
+            return await self.save(only=ready) if ready else {}
 
-    async def _after(self, transitions: list[Transition], now: float) -> bool:
+    def _slow(
+        self,
+        part: Partition,
+        rec: Any,
+        now: float,
+        transitions: list[Transition],
+        dead: list[OutRecord],
+    ) -> None:
+        """Decode with the models: any event type, or a price the fast reader deferred."""
+        reason: str | None = None
+        error: Exception | None = None
+        try:
+            if rec.value is None:
+                raise ValueError("tombstone (the record has no value)")
+            event = decode_event(rec.value)
+        except ValidationError as exc:
+            metrics.DECODE_ERRORS.inc()
+            reason, error = f"not a canonical event: {describe_error(exc)}", exc
+        except ValueError as exc:
+            metrics.DECODE_ERRORS.inc()
+            reason, error = f"not a canonical event: {exc}", exc
+        else:
+            if isinstance(event, _EVENT_TYPES):
+                metrics.EVENTS.labels(getattr(event, "type", "event")).inc()
+                try:
+                    transitions.extend(part.engine.process(event, now))
+                except EvaluationError as exc:
+                    self._evaluation_failed(rec, exc, transitions, dead)
+        if reason is not None and error is not None:
+            dead.append(self._letter(rec, reason, error))
+
+    def _evaluation_failed(
+        self, rec: Any, exc: EvaluationError, transitions: list[Transition], dead: list[OutRecord]
+    ) -> None:
+        metrics.EVALUATION_ERRORS.inc()
+        transitions.extend(exc.transitions)
+        dead.append(self._letter(rec, f"alert evaluation failed: {exc}", exc))
+
+    def _letter(self, rec: Any, reason: str, error: Exception) -> OutRecord:
+        return self.dlq.letter(
+            rec.value,
+            reason=reason,
+            error=error,
+            origin_topic=rec.topic,
+            origin_partition=rec.partition,
+            origin_offset=rec.offset,
+            key=rec.key,
+        )
+
+    async def _after(self, part: Partition, transitions: list[Transition], now: float) -> None:
         """Publish transitions, feed the grouper, move due groups to the outbox."""
         futures = []
         silences = list(self.silences.values())
         for t in transitions:
             metrics.TRANSITIONS.labels(t.status).inc()
             futures.append(await self._publish(alert_event(t.alert, t.status, t.at)))
-            self.grouper.add(t, now)
+            part.grouper.add(t, now)
             if t.status == "firing" and silenced_by(silences, t.alert.labels, now):
                 metrics.SILENCED.inc()
                 futures.append(await self._publish(alert_event(t.alert, "silenced", now)))
-        notes = self.grouper.due(now, lambda labels: silenced_by(silences, labels, now) is not None)
+        notes: list[Notification] = []
+        next_due = part.grouper.next_due()
+        if next_due is not None and next_due <= now:
+            notes = part.grouper.due(
+                now, lambda labels: silenced_by(silences, labels, now) is not None
+            )
         for n in notes:
             metrics.NOTIFICATIONS_QUEUED.labels(n.receiver).inc()
-            self.new_outbox.append(OutboxItem(n, next_attempt_at=now))
+            part.new_outbox.append(OutboxItem(n, part.tp[0], part.tp[1], part.epoch, 0, now))
         if futures:
             await asyncio.gather(*futures)
-        self._gauges()
-        return bool(transitions or notes)
+        if transitions or notes:
+            part.changed = True
 
     async def _publish(self, event: AlertEvent) -> asyncio.Future[Any]:
         return await self.producer.send(self.topic, event.to_json(), key=event.key)
 
+    def alerts(self) -> list[Alert]:
+        return [a for p in self.partitions.values() for a in p.engine.alerts.values()]
+
     def _gauges(self) -> None:
-        states = [a.status for a in self.engine.alerts.values()]
+        states = [a.status for a in self.alerts()]
         metrics.FIRING.set(states.count("firing"))
         metrics.PENDING.set(states.count("pending"))
 
     def next_wakeup(self) -> float | None:
-        return self.grouper.next_due()
+        times = [t for p in self.partitions.values() if (t := p.grouper.next_due()) is not None]
+        return min(times) if times else None
 
     # ------------------------------------------------------------------- rules, silences
     async def set_rules(self, rules: RulesFile) -> None:
@@ -268,12 +464,32 @@ class AlertService:
         self.dispatcher.deliverer.check(rules)
         async with self.lock:
             now = time.time()
-            transitions = self.engine.set_rules(rules, now)
             self.rules = rules
-            self.grouper.grouping = rules.grouping
-            await self._after(transitions, now)
+            for part in self.partitions.values():
+                transitions = part.engine.set_rules(rules, now)
+                part.grouper.rules = rules
+                await self._after(part, transitions, now)
+                part.changed = True
             await self.save()
         metrics.RULES.set(len(rules.active_rules))
+
+    async def _refresh_silences(self, now: float) -> None:
+        """Other replicas add and expire silences too: re-read them now and then."""
+        if now - self._silences_loaded < self.settings.silences_refresh_s:
+            return
+        self._silences_loaded = now
+        with contextlib.suppress(Exception):  # keep the known ones while the store is down
+            self.silences = {s.id: s for s in await self.store.load_silences()}
+
+    def _silences_ended(self, now: float) -> bool:
+        active = {i for i, s in self.silences.items() if s.active(now)}
+        ended = bool(self._active_silences - active)
+        self._active_silences = active
+        return ended
+
+    async def load_silences(self) -> None:
+        self.silences = {s.id: s for s in await self.store.load_silences()}
+        self._silences_loaded = time.time()
 
     async def add_silence(self, silence: Silence) -> None:
         await self.store.put_silence(silence)
@@ -281,9 +497,13 @@ class AlertService:
 
     async def expire_silence(self, silence_id: str, now: float) -> Silence | None:
         silence = self.silences.get(silence_id)
+        if silence is None:  # perhaps made through another replica a moment ago
+            await self.load_silences()
+            silence = self.silences.get(silence_id)
         if silence is None:
             return None
-        silence = silence.model_copy(update={"ends_at": min(silence.ends_at, now)})
+        ends = min(silence.ends_at, datetime.fromtimestamp(now, UTC))
+        silence = silence.model_copy(update={"ends_at": ends})
         await self.store.put_silence(silence)
         self.silences[silence_id] = silence
         return silence
@@ -294,153 +514,3 @@ class AlertService:
             for a in [*n.firing, *n.resolved]
         ]
         await asyncio.gather(*futures)
-
-
-class Dispatcher:
-    """Delivers outbox items: FIFO per destination, rate-limited, retried until delivered."""
-
-    def __init__(self, service: AlertService, deliverer: Deliverer) -> None:
-        self.service = service
-        self.deliverer = deliverer
-        self.queues: dict[str, deque[OutboxItem]] = {}
-        self.limiters: dict[str, RateLimiter] = {}
-        self.inflight: dict[str, asyncio.Task[None]] = {}
-        self.wake = asyncio.Event()
-        self.known: set[str] = set()
-
-    def _destination(self, receiver_name: str) -> str:
-        receiver = self.service.rules.receivers.get(receiver_name)
-        return destination_of(receiver_name, receiver) if receiver else f"missing:{receiver_name}"
-
-    def enqueue(self, item: OutboxItem) -> None:
-        if item.id in self.known:
-            return
-        self.known.add(item.id)
-        dest = self._destination(item.notification.receiver)
-        self.queues.setdefault(dest, deque()).append(item)
-        metrics.OUTBOX.inc()
-        self.wake.set()
-
-    @property
-    def pending(self) -> int:
-        return sum(len(q) for q in self.queues.values())
-
-    def _limiters(self, dest: str, receiver_name: str) -> list[RateLimiter]:
-        receiver = self.service.rules.receivers.get(receiver_name)
-        if receiver is None:
-            return []
-        limiter = self.limiters.get(dest)
-        if limiter is None:
-            limiter = self.limiters[dest] = RateLimiter(min_interval_for(receiver))
-        out = [limiter]
-        if isinstance(receiver, TelegramReceiver):
-            key = f"telegram-bot:{receiver.token_env}"
-            bot = self.limiters.get(key)
-            if bot is None:
-                per_s = self.service.settings.telegram_global_per_s
-                bot = self.limiters[key] = RateLimiter(1.0 / per_s)
-            out.append(bot)
-        return out
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Send whatever is due until ``stop``; in-flight sends finish (bounded by timeouts)."""
-        while not stop.is_set():
-            now = time.time()
-            next_at = math.inf
-            for dest, queue in self.queues.items():
-                if not queue or dest in self.inflight:
-                    continue
-                item = queue[0]
-                limiters = self._limiters(dest, item.notification.receiver)
-                ready = max([item.next_attempt_at, *(lim.ready_at() for lim in limiters)])
-                if ready <= now:
-                    self.inflight[dest] = asyncio.create_task(self._send(dest, item, limiters))
-                else:
-                    next_at = min(next_at, ready)
-            self.wake.clear()
-            timeout = min(max(next_at - time.time(), 0.001), 1.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=timeout)
-        if self.inflight:
-            await asyncio.gather(*self.inflight.values(), return_exceptions=True)
-
-    async def _send(self, dest: str, item: OutboxItem, limiters: list[RateLimiter]) -> None:
-        n = item.notification
-        store = self.service.store
-        try:
-            receiver = self.service.rules.receivers.get(n.receiver)
-            now = time.time()
-            for lim in limiters:
-                lim.sent(now)
-            try:
-                if receiver is None:
-                    raise DeliveryError(
-                        f"{n.receiver}: receiver no longer configured", retriable=False
-                    )
-                await self.deliverer.deliver(n.receiver, receiver, n)
-            except (DeliveryError, ConfigurationError) as exc:
-                await self._failed(dest, item, exc, limiters)
-                return
-            sent_at = time.time()
-            self.queues[dest].popleft()
-            self.known.discard(n.id)
-            metrics.OUTBOX.dec()
-            metrics.NOTIFICATIONS_SENT.labels(n.receiver).inc()
-            metrics.DELIVERY_SECONDS.observe(max(0.0, sent_at - n.created_at))
-            log.info(
-                "notification delivered",
-                extra={"receiver": n.receiver, "alerts": len(n.fingerprints), "id": n.id},
-            )
-            await store.mark_sent(n.id)
-            await self.service.notified(n, sent_at)
-        except Exception:
-            log.exception("delivery bookkeeping failed", extra={"receiver": n.receiver})
-        finally:
-            self.inflight.pop(dest, None)
-            self.wake.set()
-
-    async def _failed(
-        self, dest: str, item: OutboxItem, exc: Exception, limiters: list[RateLimiter]
-    ) -> None:
-        n = item.notification
-        settings = self.service.settings
-        retriable = bool(getattr(exc, "retriable", False))
-        retry_after = getattr(exc, "retry_after", None)
-        item.attempts += 1
-        item.last_error = str(exc)
-        kind = (
-            "rate_limited"
-            if retry_after is not None
-            else ("retriable" if retriable else "rejected")
-        )
-        metrics.DELIVERY_FAILURES.labels(n.receiver, kind).inc()
-        now = time.time()
-        if retry_after is not None:
-            delay = retry_after
-            for lim in limiters:
-                lim.block(now + retry_after)
-        else:
-            backoff = Backoff(initial=settings.retry_initial_s, maximum=settings.retry_max_s)
-            delay = backoff.delay_for(item.attempts - 1)
-        log.warning(
-            "notification not delivered",
-            extra={
-                "receiver": n.receiver,
-                "error": str(exc),
-                "attempts": item.attempts,
-                "retry_in_s": delay,
-            },
-        )
-        if (
-            not retriable
-            and isinstance(exc, DeliveryError)
-            and item.attempts >= settings.max_permanent_failures
-        ):
-            self.queues[dest].popleft()
-            self.known.discard(n.id)
-            metrics.OUTBOX.dec()
-            log.error("notification failed permanently", extra={"receiver": n.receiver, "id": n.id})
-            await self.service.store.mark_failed(item)
-            return
-        item.next_attempt_at = now + delay
-        await self.service.store.reschedule(item)

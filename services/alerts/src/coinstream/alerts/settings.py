@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import CliSuppress, SettingsConfigDict
 
 from coinstream.runtime import ServiceSettings
@@ -17,16 +17,30 @@ def _env_secrets() -> dict[str, SecretStr]:
 
 
 class SmtpSettings(BaseModel):
-    """The SMTP relay used by ``email`` receivers (``ALERTS_SMTP__HOST`` ...)."""
+    """The SMTP relay used by ``email`` receivers (``ALERTS_SMTP__HOST`` ...).
+
+    ``use_tls``: TLS from the first byte (implicit TLS, usually port 465); ``starttls``:
+    upgrade a plain connection with STARTTLS (usually port 587). Either way the server's
+    certificate is verified against the system's CAs, or ``ca_file``'s."""
 
     host: str = "localhost"
     port: int = Field(25, ge=1, le=65535)
     starttls: bool = False
     use_tls: bool = False
+    ca_file: Path | None = Field(None, description="PEM CA bundle to verify the server with")
+    verify: bool = Field(True, description="Verify the server certificate (keep it on)")
     username: str | None = None
     password: SecretStr | None = None
     from_addr: str = "coinstream-alerts@localhost"
     timeout_s: float = Field(10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_tls_mode(self) -> SmtpSettings:
+        if self.use_tls and self.starttls:
+            raise ValueError(
+                "set use_tls (implicit TLS, port 465) or starttls (port 587), not both"
+            )
+        return self
 
 
 class AlertsSettings(ServiceSettings):
@@ -50,6 +64,9 @@ class AlertsSettings(ServiceSettings):
     tick_interval_s: float = Field(0.25, gt=0, description="Clock resolution of the engine")
     state_flush_interval_s: float = Field(
         1.0, gt=0, description="Longest time processed events wait before state is saved"
+    )
+    silences_refresh_s: float = Field(
+        5.0, gt=0, description="How often silences added by other replicas are read"
     )
     http_timeout_s: float = Field(10.0, gt=0)
     retry_initial_s: float = Field(1.0, gt=0, description="First retry delay after a failure")

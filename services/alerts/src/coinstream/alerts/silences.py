@@ -1,12 +1,19 @@
-"""Silences (pure): label matchers plus a time range; a matching alert is not notified."""
+"""Silences (pure): label matchers plus a time range; a matching alert is not notified.
+
+Times are RFC 3339 UTC (``2026-01-01T12:00:00.000000Z``) like every other time Coinstream
+writes. Silences stored by earlier versions as epoch seconds are still read.
+"""
 
 from __future__ import annotations
 
 import re
 import uuid
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from coinstream.schemas import UtcDatetime
 
 
 class Matcher(BaseModel):
@@ -37,28 +44,43 @@ class Matcher(BaseModel):
         return found if self.op == "=~" else not found
 
 
+def at(ts: float) -> datetime:
+    """Epoch seconds as a UTC datetime."""
+    return datetime.fromtimestamp(ts, UTC)
+
+
 class Silence(BaseModel):
-    """Alerts whose labels match every matcher are silenced from ``starts_at`` to ``ends_at``
-    (epoch seconds)."""
+    """Alerts whose labels match every matcher are silenced from ``starts_at`` to ``ends_at``."""
 
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()))
     matchers: list[Matcher] = Field(min_length=1)
-    starts_at: float
-    ends_at: float
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime
     created_by: str = ""
     comment: str = ""
 
-    @field_validator("ends_at")
+    @field_validator("starts_at", "ends_at", mode="before")
     @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("ends_at must be a time after the epoch")
+    def _epoch_seconds(cls, value: Any) -> Any:
+        """The form earlier versions stored: epoch seconds."""
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if value <= 0:
+                raise ValueError("a time after the epoch is required")
+            return at(float(value))
         return value
 
+    @property
+    def start(self) -> float:
+        return self.starts_at.timestamp()
+
+    @property
+    def end(self) -> float:
+        return self.ends_at.timestamp()
+
     def active(self, now: float) -> bool:
-        return self.starts_at <= now < self.ends_at
+        return self.start <= now < self.end
 
     def matches(self, labels: dict[str, str], now: float) -> bool:
         return self.active(now) and all(m.matches(labels) for m in self.matchers)

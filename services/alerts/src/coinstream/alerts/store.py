@@ -1,10 +1,15 @@
-"""Durable alert state: engine/grouping snapshot, consumed offsets, outbox and silences.
+"""Durable alert state, per partition: engine/grouping snapshot, offset, outbox; and silences.
 
-``PostgresStore`` (asyncpg) keeps them in ``alerts_*`` tables. ``save()`` writes the snapshot,
-the offsets it covers and the new outbox rows in one transaction, so after a restart the
-service resumes exactly where its saved state ends: events after it are replayed, none before
-it are seen twice, and every notification not yet delivered is still in the outbox.
-``MemoryStore`` has the same interface for running without a database (nothing survives).
+Replicas of one consumer group share the topics; each owns the partitions Kafka assigns it.
+``PostgresStore`` keeps one row per (group, topic, partition) in ``alerts_partitions``: the
+snapshot of that partition's state, the next offset it covers and an ``epoch``. ``acquire``
+(on assignment) bumps the epoch and returns the state and the partition's undelivered
+notifications; from then on the previous owner can neither save (``save`` checks the epoch
+and raises ``FencedError``) nor start a delivery (``claim`` checks it too). ``save()`` writes
+the snapshots, their offsets and the new outbox rows of all changed partitions in one
+transaction, so a new owner resumes exactly where the saved state ends and every
+notification not yet delivered is still in the outbox. ``MemoryStore`` has the same
+interface for running without a database (nothing survives).
 """
 
 from __future__ import annotations
@@ -15,21 +20,21 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import asyncpg
+import msgspec
 
+from coinstream.alerts.errors import AlertsError
 from coinstream.alerts.grouping import Notification
 from coinstream.alerts.silences import Silence
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS alerts_state (
-    id          text PRIMARY KEY,
-    snapshot    jsonb NOT NULL,
-    updated_at  timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS alerts_offsets (
+CREATE TABLE IF NOT EXISTS alerts_partitions (
     group_id     text NOT NULL,
     topic        text NOT NULL,
     partition    integer NOT NULL,
-    next_offset  bigint NOT NULL,
+    epoch        bigint NOT NULL DEFAULT 0,
+    snapshot     jsonb,
+    next_offset  bigint,
+    updated_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (group_id, topic, partition)
 );
 CREATE TABLE IF NOT EXISTS alerts_outbox (
@@ -43,20 +48,47 @@ CREATE TABLE IF NOT EXISTS alerts_outbox (
     created_at       timestamptz NOT NULL DEFAULT now(),
     sent_at          timestamptz
 );
-CREATE INDEX IF NOT EXISTS alerts_outbox_pending ON alerts_outbox (status) WHERE status = 'pending';
+ALTER TABLE alerts_outbox ADD COLUMN IF NOT EXISTS group_id text;
+ALTER TABLE alerts_outbox ADD COLUMN IF NOT EXISTS topic text;
+ALTER TABLE alerts_outbox ADD COLUMN IF NOT EXISTS partition integer;
+CREATE INDEX IF NOT EXISTS alerts_outbox_owner ON alerts_outbox (group_id, topic, partition)
+    WHERE status IN ('pending', 'sending');
 CREATE TABLE IF NOT EXISTS alerts_silences (
     id       text PRIMARY KEY,
     silence  jsonb NOT NULL,
-    ends_at  double precision NOT NULL
+    ends_at  timestamptz NOT NULL
 );
+DO $$
+BEGIN
+    IF (SELECT data_type FROM information_schema.columns
+        WHERE table_schema = current_schema() AND table_name = 'alerts_silences'
+          AND column_name = 'ends_at') = 'double precision' THEN
+        ALTER TABLE alerts_silences ALTER COLUMN ends_at TYPE timestamptz
+            USING to_timestamp(ends_at);
+    END IF;
+END $$;
 """
 
-Offsets = dict[tuple[str, int], int]
+TopicPartition = tuple[str, int]
+Offsets = dict[TopicPartition, int]
+
+
+class FencedError(AlertsError):
+    """Another replica took over these partitions; this one must let them go."""
+
+    retriable = False
+
+    def __init__(self, partitions: list[TopicPartition]) -> None:
+        super().__init__(f"partitions taken over by another replica: {partitions}")
+        self.partitions = partitions
 
 
 @dataclass
 class OutboxItem:
     notification: Notification
+    topic: str = ""
+    partition: int = -1
+    epoch: int = 0
     attempts: int = 0
     next_attempt_at: float = 0.0
     last_error: str | None = None
@@ -65,28 +97,48 @@ class OutboxItem:
     def id(self) -> str:
         return self.notification.id
 
+    @property
+    def tp(self) -> TopicPartition:
+        return (self.topic, self.partition)
+
 
 @dataclass
-class Loaded:
+class Acquired:
+    """A partition's saved state, as its new owner finds it."""
+
+    epoch: int
     snapshot: dict[str, Any] | None
-    offsets: Offsets
+    next_offset: int | None
     outbox: list[OutboxItem]
-    silences: list[Silence]
+
+
+@dataclass
+class PartitionSave:
+    topic: str
+    partition: int
+    epoch: int
+    snapshot: dict[str, Any]
+    next_offset: int | None
+    new: list[OutboxItem] = field(default_factory=list)
 
 
 class Store(Protocol):
     durable: bool
 
-    async def load(self, group_id: str) -> Loaded: ...
-    async def save(
-        self, group_id: str, snapshot: dict[str, Any], offsets: Offsets, new: list[OutboxItem]
-    ) -> None: ...
+    async def acquire(self, group_id: str, topic: str, partition: int) -> Acquired: ...
+    async def save(self, group_id: str, parts: list[PartitionSave]) -> None: ...
+    async def claim(self, group_id: str, item: OutboxItem) -> bool: ...
     async def mark_sent(self, item_id: str) -> None: ...
     async def mark_failed(self, item: OutboxItem) -> None: ...
     async def reschedule(self, item: OutboxItem) -> None: ...
+    async def load_silences(self) -> list[Silence]: ...
     async def put_silence(self, silence: Silence) -> None: ...
     async def ping(self) -> bool: ...
     async def aclose(self) -> None: ...
+
+
+def encode(snapshot: dict[str, Any]) -> str:
+    return msgspec.json.encode(snapshot).decode()
 
 
 @dataclass
@@ -94,26 +146,40 @@ class MemoryStore:
     """No durability: used when no database URL is configured."""
 
     durable: bool = False
-    snapshot: dict[str, Any] | None = None
-    offsets: Offsets = field(default_factory=dict)
+    parts: dict[TopicPartition, dict[str, Any]] = field(default_factory=dict)
     outbox: dict[str, OutboxItem] = field(default_factory=dict)
     silences: dict[str, Silence] = field(default_factory=dict)
 
-    async def load(self, group_id: str) -> Loaded:
-        return Loaded(
-            self.snapshot,
-            dict(self.offsets),
-            list(self.outbox.values()),
-            list(self.silences.values()),
+    async def acquire(self, group_id: str, topic: str, partition: int) -> Acquired:
+        row = self.parts.setdefault((topic, partition), {"epoch": 0})
+        row["epoch"] += 1
+        items = [i for i in self.outbox.values() if i.tp == (topic, partition)]
+        for i in items:
+            i.epoch = row["epoch"]
+        snapshot = row.get("snapshot")
+        return Acquired(
+            row["epoch"], json.loads(snapshot) if snapshot else None, row.get("next_offset"), items
         )
 
-    async def save(
-        self, group_id: str, snapshot: dict[str, Any], offsets: Offsets, new: list[OutboxItem]
-    ) -> None:
-        self.snapshot = snapshot
-        self.offsets.update(offsets)
-        for item in new:
-            self.outbox[item.id] = item
+    async def save(self, group_id: str, parts: list[PartitionSave]) -> None:
+        fenced = [
+            (p.topic, p.partition)
+            for p in parts
+            if self.parts.get((p.topic, p.partition), {}).get("epoch") != p.epoch
+        ]
+        if fenced:
+            raise FencedError(fenced)
+        for p in parts:
+            row = self.parts[(p.topic, p.partition)]
+            row["snapshot"] = encode(p.snapshot)  # as stored: the encoded text
+            if p.next_offset is not None:
+                row["next_offset"] = p.next_offset
+            for item in p.new:
+                self.outbox[item.id] = item
+
+    async def claim(self, group_id: str, item: OutboxItem) -> bool:
+        row = self.parts.get(item.tp)
+        return item.id in self.outbox and row is not None and row["epoch"] == item.epoch
 
     async def mark_sent(self, item_id: str) -> None:
         self.outbox.pop(item_id, None)
@@ -123,6 +189,9 @@ class MemoryStore:
 
     async def reschedule(self, item: OutboxItem) -> None:
         return None
+
+    async def load_silences(self) -> list[Silence]:
+        return list(self.silences.values())
 
     async def put_silence(self, silence: Silence) -> None:
         self.silences[silence.id] = silence
@@ -155,67 +224,100 @@ class PostgresStore:
                 await conn.execute("SELECT pg_advisory_unlock(727001)")
         return cls(pool)
 
-    async def load(self, group_id: str) -> Loaded:
-        async with self._pool.acquire() as conn:
-            row = await conn.fetchval(
-                "SELECT snapshot::text FROM alerts_state WHERE id = $1", group_id
-            )
-            offsets = {
-                (r["topic"], r["partition"]): r["next_offset"]
-                for r in await conn.fetch(
-                    "SELECT topic, partition, next_offset FROM alerts_offsets WHERE group_id = $1",
-                    group_id,
-                )
-            }
-            outbox = [
-                OutboxItem(
-                    Notification.load(json.loads(r["notification"])),
-                    r["attempts"],
-                    r["next_attempt_at"],
-                    r["last_error"],
-                )
-                for r in await conn.fetch(
-                    "SELECT notification::text AS notification, attempts, next_attempt_at, last_error"
-                    " FROM alerts_outbox WHERE status = 'pending' ORDER BY created_at, id"
-                )
-            ]
-            silences = [
-                Silence.model_validate_json(r["silence"])
-                for r in await conn.fetch("SELECT silence::text AS silence FROM alerts_silences")
-            ]
-        return Loaded(json.loads(row) if row else None, offsets, outbox, silences)
-
-    async def save(
-        self, group_id: str, snapshot: dict[str, Any], offsets: Offsets, new: list[OutboxItem]
-    ) -> None:
+    async def acquire(self, group_id: str, topic: str, partition: int) -> Acquired:
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO alerts_state (id, snapshot, updated_at) VALUES ($1, $2::jsonb, now())"
-                " ON CONFLICT (id) DO UPDATE SET snapshot = EXCLUDED.snapshot, updated_at = now()",
+            row = await conn.fetchrow(
+                "INSERT INTO alerts_partitions (group_id, topic, partition, epoch)"
+                " VALUES ($1, $2, $3, 1) ON CONFLICT (group_id, topic, partition)"
+                " DO UPDATE SET epoch = alerts_partitions.epoch + 1, updated_at = now()"
+                " RETURNING epoch, snapshot::text AS snapshot, next_offset",
                 group_id,
-                json.dumps(snapshot),
+                topic,
+                partition,
             )
-            if offsets:
-                await conn.executemany(
-                    "INSERT INTO alerts_offsets (group_id, topic, partition, next_offset)"
-                    " VALUES ($1, $2, $3, $4) ON CONFLICT (group_id, topic, partition)"
-                    " DO UPDATE SET next_offset = EXCLUDED.next_offset",
-                    [(group_id, t, p, o) for (t, p), o in offsets.items()],
+            # Rows queued before outboxes were per partition: the first owner adopts them.
+            await conn.execute(
+                "UPDATE alerts_outbox SET group_id = $1, topic = $2, partition = $3"
+                " WHERE topic IS NULL AND status IN ('pending', 'sending')",
+                group_id,
+                topic,
+                partition,
+            )
+            rows = await conn.fetch(
+                "SELECT notification::text AS notification, attempts, next_attempt_at, last_error"
+                " FROM alerts_outbox WHERE group_id = $1 AND topic = $2 AND partition = $3"
+                " AND status IN ('pending', 'sending') ORDER BY created_at, id",
+                group_id,
+                topic,
+                partition,
+            )
+        epoch = int(row["epoch"])
+        outbox = [
+            OutboxItem(
+                Notification.load(json.loads(r["notification"])),
+                topic,
+                partition,
+                epoch,
+                r["attempts"],
+                r["next_attempt_at"],
+                r["last_error"],
+            )
+            for r in rows
+        ]
+        snapshot = json.loads(row["snapshot"]) if row["snapshot"] else None
+        return Acquired(epoch, snapshot, row["next_offset"], outbox)
+
+    async def save(self, group_id: str, parts: list[PartitionSave]) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            fenced = []
+            for p in parts:
+                status = await conn.execute(
+                    "UPDATE alerts_partitions SET snapshot = $5::jsonb,"
+                    " next_offset = COALESCE($6, next_offset), updated_at = now()"
+                    " WHERE group_id = $1 AND topic = $2 AND partition = $3 AND epoch = $4",
+                    group_id,
+                    p.topic,
+                    p.partition,
+                    p.epoch,
+                    encode(p.snapshot),
+                    p.next_offset,
                 )
+                if status != "UPDATE 1":
+                    fenced.append((p.topic, p.partition))
+            if fenced:
+                raise FencedError(fenced)  # rolls the whole transaction back
+            new = [(p, i) for p in parts for i in p.new]
             if new:
                 await conn.executemany(
-                    "INSERT INTO alerts_outbox (id, receiver, notification, next_attempt_at)"
-                    " VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT (id) DO NOTHING",
+                    "INSERT INTO alerts_outbox (id, receiver, notification, next_attempt_at,"
+                    " group_id, topic, partition) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7)"
+                    " ON CONFLICT (id) DO NOTHING",
                     [
                         (
                             i.id,
                             i.notification.receiver,
                             json.dumps(i.notification.dump()),
                             i.next_attempt_at,
+                            group_id,
+                            p.topic,
+                            p.partition,
                         )
-                        for i in new
+                        for p, i in new
                     ],
                 )
+
+    async def claim(self, group_id: str, item: OutboxItem) -> bool:
+        """Mark the item as being sent, if this owner's epoch still holds its partition."""
+        status = await self._pool.execute(
+            "UPDATE alerts_outbox o SET status = 'sending' FROM alerts_partitions p"
+            " WHERE o.id = $1 AND o.status IN ('pending', 'sending')"
+            " AND p.group_id = $2 AND p.topic = o.topic AND p.partition = o.partition"
+            " AND o.group_id = $2 AND p.epoch = $3",
+            item.id,
+            group_id,
+            item.epoch,
+        )
+        return bool(status == "UPDATE 1")
 
     async def mark_sent(self, item_id: str) -> None:
         await self._pool.execute(
@@ -232,13 +334,17 @@ class PostgresStore:
 
     async def reschedule(self, item: OutboxItem) -> None:
         await self._pool.execute(
-            "UPDATE alerts_outbox SET attempts = $2, next_attempt_at = $3, last_error = $4"
-            " WHERE id = $1",
+            "UPDATE alerts_outbox SET status = 'pending', attempts = $2, next_attempt_at = $3,"
+            " last_error = $4 WHERE id = $1 AND status IN ('pending', 'sending')",
             item.id,
             item.attempts,
             item.next_attempt_at,
             item.last_error,
         )
+
+    async def load_silences(self) -> list[Silence]:
+        rows = await self._pool.fetch("SELECT silence::text AS silence FROM alerts_silences")
+        return [Silence.model_validate_json(r["silence"]) for r in rows]
 
     async def put_silence(self, silence: Silence) -> None:
         await self._pool.execute(
