@@ -16,7 +16,8 @@ from coinstream.marketsim.server import SimServer
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    server = SimServer(Market(rate=args.rate, seed=args.seed), host=args.host, port=args.port)
+    market = Market(rate=args.rate, seed=args.seed, aggregator_lag=args.aggregator_lag)
+    server = SimServer(market, host=args.host, port=args.port)
     await server.start()
     print(f"market simulator on {server.base_url}", flush=True)
     stop = asyncio.Event()
@@ -32,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="coinstream-market-sim",
         description="Simulate every Coinstream source (Binance, Coinbase, Kraken, CoinGecko, "
         "CoinMarketCap, CMC DEX, Fear & Greed) and chat receiver on one port, with price, "
-        "metadata and fault controls under /_sim/.",
+        "divergence, metadata and fault controls under /_sim/.",
     )
     version = importlib.metadata.version("coinstream-market-sim")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version}")
@@ -40,6 +41,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8900)
     parser.add_argument("--rate", type=float, default=5.0, help="trades/s per instrument")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--aggregator-lag",
+        type=float,
+        default=1.0,
+        help="scale of the aggregators' lag behind the fair value (0: none)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     asyncio.run(_serve(args))

@@ -1,7 +1,8 @@
 """Shared pieces of the simulated REST sources: assets, request recording, scriptable faults.
 
 Every REST plugin (CoinGecko, CoinMarketCap, CMC DEX, alternative.me) derives its numbers from
-the one ``Market`` price process, records each request it serves under
+the market's fair values, each with its own lag (an ``AggregatorProfile`` the plugin declares),
+records each request it serves under
 ``<provider>.requests`` (path, query, key headers, arrival time) and consults the fault list
 ``sim.faults["<provider>.faults"]`` before answering. A fault is a dict::
 
@@ -33,6 +34,7 @@ import orjson
 from aiohttp import web
 
 from coinstream.marketsim.app import SIM_KEY, Simulator
+from coinstream.marketsim.fairvalue import AggregatorProfile
 
 KEY_HEADERS = ("x-cg-demo-api-key", "x-cg-pro-api-key", "X-CMC_PRO_API_KEY", "Accept")
 
@@ -117,24 +119,24 @@ BY_CMC_ID = {a.cmc_id: a for a in ASSETS}
 BY_SYMBOL = {a.symbol: a for a in ASSETS}
 
 
-def price(sim: Simulator, asset: Asset) -> Decimal:
-    """The asset's USD price: its ``<SYMBOL>-USDT`` price in the simulated market."""
-    return sim.market.price(asset.instrument)
+def price(sim: Simulator, asset: Asset, lag: AggregatorProfile) -> Decimal:
+    """The asset's USD price as an aggregator following ``lag`` quotes it now: a delayed,
+    smoothed fair value (``Market.aggregate``)."""
+    return sim.market.aggregate(asset.symbol, lag)
 
 
-def change_24h_pct(sim: Simulator, asset: Asset) -> float:
-    """Change since the market started (the simulator's stand-in for the last 24 hours)."""
-    start = sim.market.instruments[asset.instrument].start_price
-    return float((price(sim, asset) / start - 1) * 100)
+def change_24h_pct(sim: Simulator, asset: Asset, lag: AggregatorProfile) -> float:
+    """Change since the market opened (the simulator's stand-in for the last 24 hours)."""
+    return float((price(sim, asset, lag) / sim.market.opening_value(asset.symbol) - 1) * 100)
 
 
-def volume_24h(sim: Simulator, asset: Asset) -> float:
+def volume_24h(sim: Simulator, asset: Asset, lag: AggregatorProfile) -> float:
     """A 24 h USD volume of about 3% of market cap."""
-    return float(price(sim, asset) * asset.circulating) * 0.03
+    return market_cap(sim, asset, lag) * 0.03
 
 
-def market_cap(sim: Simulator, asset: Asset) -> float:
-    return float(price(sim, asset) * asset.circulating)
+def market_cap(sim: Simulator, asset: Asset, lag: AggregatorProfile) -> float:
+    return float(price(sim, asset, lag) * asset.circulating)
 
 
 def iso_ms(ts: datetime | None = None) -> str:
