@@ -20,6 +20,10 @@ Controls (JSON bodies; every answer is JSON):
 - ``POST /_sim/diverge {"venue": "kraken", "percent": 2, "symbol": "BTC-USD"}``: move one
   venue's prices (of one instrument, or all without ``symbol``) that percent away from the
   market, for spread alerts; ``"percent": null`` (or 0) ends it.
+- ``GET|POST /_sim/assets/{asset}`` (CoinGecko id, symbol or CMC id): read or change an
+  asset's metadata, ``{"name": ..., "description": ..., "links": {"website": ..., "reddit":
+  ..., "source_code": ...}}`` (any part); CoinGecko ``/coins/{id}`` and ``/coins/markets``
+  and CoinMarketCap info, listings and quotes serve the new values at once.
 - ``POST /_sim/faults {"name": ..., "value": ...}``: scripted faults (``wsfaults.py``,
   ``rest.py``, the receivers); ``"value": null`` clears one.
 - ``GET|DELETE /_sim/recordings/{name}``: what a receiver recorded (``slack``, ``slack_api``,
@@ -38,6 +42,7 @@ from typing import Any
 
 from aiohttp import web
 
+from coinstream.marketsim import assets
 from coinstream.marketsim.market import Market
 
 log = logging.getLogger(__name__)
@@ -48,9 +53,10 @@ SIM_KEY: web.AppKey[Simulator] = web.AppKey("simulator")
 
 @dataclass
 class Simulator:
-    """Shared state for every plugin: the market, fault switches and recordings."""
+    """Shared state for every plugin: the market, asset metadata, fault switches, recordings."""
 
     market: Market
+    assets: assets.AssetBook = field(default_factory=assets.AssetBook)
     faults: dict[str, Any] = field(default_factory=dict)
     plugin_errors: dict[str, str] = field(default_factory=dict)
     recordings: dict[str, list[Any]] = field(default_factory=dict)
@@ -128,6 +134,33 @@ async def _diverge(request: web.Request) -> web.Response:
     return web.json_response({"divergences": _divergences(sim)})
 
 
+async def _asset(request: web.Request) -> web.Response:
+    """``GET|POST /_sim/assets/{asset}``: an asset's metadata, or change it."""
+    sim = request.app[SIM_KEY]
+    asset = assets.find(request.match_info["asset"])
+    if asset is None:
+        known = ", ".join(a.cg_id for a in assets.ASSETS)
+        return _error(f"unknown asset {request.match_info['asset']!r}: one of {known}", 404)
+    if request.method == "POST":
+        changes = await _json_object(request)
+        if changes is None:
+            return _error('send a JSON object, e.g. {"name": "Bitcoin", "description": "..."}')
+        try:
+            sim.assets.update(asset, changes)
+        except assets.MetadataError as exc:
+            return _error(str(exc))
+    meta = sim.assets.metadata(asset)
+    return web.json_response(
+        {
+            "asset": asset.cg_id,
+            "symbol": asset.symbol,
+            "name": meta.name,
+            "description": meta.description,
+            "links": {k: getattr(meta.links, k) for k in assets.LINK_FIELDS},
+        }
+    )
+
+
 async def _state(request: web.Request) -> web.Response:
     sim = request.app[SIM_KEY]
     market = sim.market
@@ -173,6 +206,8 @@ def create_app(market: Market | None = None, run_market: bool = True) -> web.App
             web.get("/_sim/state", _state),
             web.post("/_sim/price", _set_price),
             web.post("/_sim/diverge", _diverge),
+            web.get("/_sim/assets/{asset}", _asset),
+            web.post("/_sim/assets/{asset}", _asset),
             web.post("/_sim/faults", _set_fault),
             web.get("/_sim/recordings/{name}", _recordings),
             web.delete("/_sim/recordings/{name}", _recordings),

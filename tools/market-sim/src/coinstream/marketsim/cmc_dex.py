@@ -17,10 +17,10 @@ from typing import Any
 from aiohttp import web
 
 from coinstream.marketsim.app import Simulator
+from coinstream.marketsim.assets import BY_SYMBOL
 from coinstream.marketsim.coinmarketcap import error_response, gate, status_object
 from coinstream.marketsim.fairvalue import AggregatorProfile
 from coinstream.marketsim.rest import (
-    BY_SYMBOL,
     change_24h_pct,
     iso_ms,
     json_response,

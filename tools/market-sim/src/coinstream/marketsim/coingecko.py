@@ -1,7 +1,8 @@
 """CoinGecko API v3 (``/coingecko/api/v3/...``): ping, simple/price, coins/markets,
 coins/{id}, exchanges, global, with the documented shapes (JSON numbers, Unix-second
 ``last_updated_at``, ISO-8601 ``...Z`` timestamps, ``/global`` wrapped in ``data``).
-Prices are the fair value ``LAG`` behind (CoinGecko aggregates and refreshes slowly).
+Prices are the fair value ``LAG`` behind (CoinGecko aggregates and refreshes slowly); names,
+descriptions and links come from ``sim.assets`` (changed with ``POST /_sim/assets/{asset}``).
 
 Keys: both ``x-cg-demo-api-key`` and ``x-cg-pro-api-key`` are accepted. When
 ``sim.faults["coingecko.api_key"]`` is set, a request without a key gets 401 with error 10002
@@ -18,12 +19,10 @@ from typing import Any
 from aiohttp import web
 
 from coinstream.marketsim.app import Simulator
+from coinstream.marketsim.assets import ASSETS, BY_CG_ID, Asset
 from coinstream.marketsim.fairvalue import AggregatorProfile
 from coinstream.marketsim.rest import (
-    ASSETS,
-    BY_CG_ID,
     CLOUDFLARE_429,
-    Asset,
     apply_fault,
     change_24h_pct,
     iso_ms,
@@ -167,7 +166,7 @@ def _market_row(sim: Simulator, asset: Asset) -> dict[str, Any]:
     return {
         "id": asset.cg_id,
         "symbol": asset.symbol.lower(),
-        "name": asset.name,
+        "name": sim.assets.metadata(asset).name,
         "image": f"https://assets.coingecko.com/coins/images/{asset.cmc_id}/large/{asset.cg_id}.png",
         "current_price": now,
         "market_cap": cap,
@@ -219,21 +218,22 @@ async def coin(request: web.Request) -> web.Response:
         return _error(404, 404, "coin not found")
     now = float(price(sim, asset, LAG))
     change = change_24h_pct(sim, asset, LAG)
+    meta = sim.assets.metadata(asset)
     body: dict[str, Any] = {
         "id": asset.cg_id,
         "symbol": asset.symbol.lower(),
-        "name": asset.name,
+        "name": meta.name,
         "web_slug": asset.cg_id,
         "asset_platform_id": "ethereum" if asset.symbol == "PEPE" else None,
         "genesis_date": asset.date_added[:10],
         "sentiment_votes_up_percentage": round(min(95.0, max(5.0, 60 + change * 5)), 2),
         "watchlist_portfolio_users": 1_000_000 // asset.rank,
         "market_cap_rank": asset.rank,
-        "description": {"en": asset.description},
+        "description": {"en": meta.description},
         "links": {
-            "homepage": [asset.website],
-            "subreddit_url": f"https://www.reddit.com/r/{asset.cg_id}/",
-            "repos_url": {"github": [f"https://github.com/{asset.cg_id}/{asset.cg_id}"]},
+            "homepage": [meta.links.website],
+            "subreddit_url": meta.links.reddit,
+            "repos_url": {"github": [meta.links.source_code]},
         },
         "last_updated": iso_ms(),
     }

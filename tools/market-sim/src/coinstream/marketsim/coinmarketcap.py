@@ -7,7 +7,8 @@ missing key gets 401/1002 "API key missing." and a wrong one 401/1001 "This API 
 invalid.". Faults (see ``rest.py``): ``rate_limit`` answers 429 with ``code`` (1008 default,
 1009-1011 possible); ``error_code`` answers HTTP ``http_status`` (default 200) with that
 error code in ``status``; ``status`` answers an HTTP error with a CMC error body.
-Prices are the fair value ``LAG`` behind.
+Prices are the fair value ``LAG`` behind; names, descriptions and links come from
+``sim.assets`` (changed with ``POST /_sim/assets/{asset}``).
 """
 
 from __future__ import annotations
@@ -19,12 +20,9 @@ from typing import Any
 from aiohttp import web
 
 from coinstream.marketsim.app import Simulator
+from coinstream.marketsim.assets import ASSETS, BY_CMC_ID, BY_SYMBOL, Asset
 from coinstream.marketsim.fairvalue import AggregatorProfile
 from coinstream.marketsim.rest import (
-    ASSETS,
-    BY_CMC_ID,
-    BY_SYMBOL,
-    Asset,
     apply_fault,
     change_24h_pct,
     iso_ms,
@@ -131,7 +129,7 @@ def _quote(sim: Simulator, asset: Asset) -> dict[str, Any]:
 def _coin(sim: Simulator, asset: Asset, converts: list[str]) -> dict[str, Any]:
     return {
         "id": asset.cmc_id,
-        "name": asset.name,
+        "name": sim.assets.metadata(asset).name,
         "symbol": asset.symbol,
         "slug": asset.slug,
         "is_active": 1,
@@ -222,26 +220,28 @@ async def info(request: web.Request) -> web.Response:
     if isinstance(found, web.Response):
         return found
     by, assets = found
+    book = sim_of(request).assets
     data: dict[str, Any] = {}
     for a in assets:
+        meta = book.metadata(a)
         row = {
             "urls": {
-                "website": [a.website],
+                "website": [meta.links.website],
                 "technical_doc": [],
                 "twitter": [],
-                "reddit": [f"https://reddit.com/r/{a.slug}"],
+                "reddit": [meta.links.reddit],
                 "message_board": [],
                 "announcement": [],
                 "chat": [],
                 "explorer": [],
-                "source_code": [f"https://github.com/{a.slug}/"],
+                "source_code": [meta.links.source_code],
             },
             "logo": f"https://s2.coinmarketcap.com/static/img/coins/64x64/{a.cmc_id}.png",
             "id": a.cmc_id,
-            "name": a.name,
+            "name": meta.name,
             "symbol": a.symbol,
             "slug": a.slug,
-            "description": a.description,
+            "description": meta.description,
             "date_added": a.date_added,
             "date_launched": a.date_added,
             "tags": [],
