@@ -7,13 +7,14 @@ registered under the entry-point group ``coinstream.marketsim.routes`` in
 - ``/binance/...``, ``/coinbase/...``, ``/kraken/...``: exchange WebSockets (and REST history)
 - ``/coingecko/api/v3/...``, ``/cmc/...``, ``/feargreed/fng/``: REST sources
 - ``/slack/...``, ``/telegram/...``, ``/discord/...``, ``/webhook/...``: chat and webhook
-  receivers that record what they get
+  receivers that record what they get; the SMTP receiver listens on its own port
+  (``sim.listening["smtp"]``, ``--smtp-port``)
 - ``/_sim/...``: the controls below
 
 Controls (JSON bodies; every answer is JSON):
 
-- ``GET /_sim/state``: tape prices, fair values, divergences, faults, recordings (counts)
-  and plugin errors.
+- ``GET /_sim/state``: tape prices, fair values, divergences, faults, recordings (counts),
+  listeners (the SMTP address) and plugin errors.
 - ``POST /_sim/price {"symbol": "BTC-USDT", "price": "69000"}``: move the asset's fair value so
   that this instrument trades at that price now; every venue follows at its next trade and
   every aggregator after its lag.
@@ -27,7 +28,7 @@ Controls (JSON bodies; every answer is JSON):
 - ``POST /_sim/faults {"name": ..., "value": ...}``: scripted faults (``wsfaults.py``,
   ``rest.py``, the receivers); ``"value": null`` clears one.
 - ``GET|DELETE /_sim/recordings/{name}``: what a receiver recorded (``slack``, ``slack_api``,
-  ``telegram``, ``discord``, ``webhook``) or a source was asked
+  ``telegram``, ``discord``, ``webhook``, ``smtp``) or a source was asked
   (``<source>.requests``), or clear it.
 """
 
@@ -53,13 +54,20 @@ SIM_KEY: web.AppKey[Simulator] = web.AppKey("simulator")
 
 @dataclass
 class Simulator:
-    """Shared state for every plugin: the market, asset metadata, fault switches, recordings."""
+    """Shared state for every plugin: the market, asset metadata, fault switches, recordings.
+
+    ``host`` and ``ports`` say where plugins with a listener of their own (the SMTP receiver)
+    listen (port 0: any free port); they put the address they got in ``listening``.
+    """
 
     market: Market
     assets: assets.AssetBook = field(default_factory=assets.AssetBook)
     faults: dict[str, Any] = field(default_factory=dict)
     plugin_errors: dict[str, str] = field(default_factory=dict)
     recordings: dict[str, list[Any]] = field(default_factory=dict)
+    host: str = "127.0.0.1"
+    ports: dict[str, int] = field(default_factory=dict)
+    listening: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     def record(self, channel: str, item: Any) -> None:
         self.recordings.setdefault(channel, []).append(item)
@@ -173,6 +181,7 @@ async def _state(request: web.Request) -> web.Response:
             "faults": {k: repr(v) for k, v in sim.faults.items()},
             "plugin_errors": sim.plugin_errors,
             "recordings": {k: len(v) for k, v in sim.recordings.items()},
+            "listening": {k: f"{h}:{p}" for k, (h, p) in sim.listening.items()},
         }
     )
 
@@ -197,8 +206,15 @@ async def _recordings(request: web.Request) -> web.Response:
     return web.json_response(sim.recordings.get(name, []))
 
 
-def create_app(market: Market | None = None, run_market: bool = True) -> web.Application:
-    sim = Simulator(market or Market())
+def create_app(
+    market: Market | None = None,
+    run_market: bool = True,
+    host: str = "127.0.0.1",
+    ports: dict[str, int] | None = None,
+) -> web.Application:
+    """The simulator application; ``host`` and ``ports`` (e.g. ``{"smtp": 2525}``) place the
+    plugins' own listeners."""
+    sim = Simulator(market or Market(), host=host, ports=dict(ports or {}))
     app = web.Application(client_max_size=8 * 1024 * 1024)
     app[SIM_KEY] = sim
     app.add_routes(
