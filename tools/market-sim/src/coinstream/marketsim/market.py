@@ -7,7 +7,8 @@ times) is one per instrument; each venue sees it through its ``VenueView``, whic
 venue's own basis, slow deviation, jitter, scripted divergence and feed latency. Venue modules
 render those views in their wire formats; aggregators quote ``Market.aggregate`` (a delayed,
 smoothed fair value). So venues agree to a few basis points, never to the cent, and a
-``set_price`` moves every source.
+``set_price`` moves every source. The tape's types live in ``tape.py``, venue views in
+``venueview.py``; both are importable from here.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Literal
@@ -31,82 +31,34 @@ from coinstream.marketsim.fairvalue import (
     FairValue,
     VenueProfile,
     peg_basis,
-    venue_offset,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Instrument:
-    """A canonical instrument (``BTC-USDT``) with its price increment and size increment.
-
-    Its price follows the fair value of its base asset (see ``OPENING_VALUES``)."""
-
-    symbol: str
-    tick: Decimal
-    lot: Decimal = Decimal("0.0001")
-
-    @property
-    def base(self) -> str:
-        return self.symbol.split("-")[0]
-
-    @property
-    def quote(self) -> str:
-        return self.symbol.split("-")[1]
-
-
-DEFAULT_INSTRUMENTS: tuple[Instrument, ...] = (
-    Instrument("BTC-USDT", Decimal("0.01"), Decimal("0.00001")),
-    Instrument("ETH-USDT", Decimal("0.01"), Decimal("0.0001")),
-    Instrument("SOL-USDT", Decimal("0.01"), Decimal("0.001")),
-    Instrument("PEPE-USDT", Decimal("0.00000001"), Decimal("1")),
-    Instrument("BTC-USD", Decimal("0.01"), Decimal("0.00001")),
-    Instrument("ETH-USD", Decimal("0.01"), Decimal("0.0001")),
+from coinstream.marketsim.tape import (
+    DEFAULT_INSTRUMENTS,
+    OPENING_VALUES,
+    Instrument,
+    Quote,
+    Subscription,
+    Tick,
+    Trade,
 )
-OPENING_VALUES: Mapping[str, Decimal] = {
-    "BTC": Decimal("67000"),
-    "ETH": Decimal("3500"),
-    "SOL": Decimal("150"),
-    "PEPE": Decimal("0.00001234"),
-}
-"""Each asset's fair value when the market opens, in the reference quote class (USDT)."""
+from coinstream.marketsim.venueview import VenueFeed, VenueView
 
-
-@dataclass(frozen=True, slots=True)
-class Trade:
-    symbol: str
-    trade_id: int
-    price: Decimal
-    size: Decimal
-    side: Literal["buy", "sell"]
-    time: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Quote:
-    symbol: str
-    update_id: int
-    bid: Decimal
-    bid_size: Decimal
-    ask: Decimal
-    ask_size: Decimal
-    time: datetime
-
-
-Tick = Trade | Quote
-
-
-@dataclass
-class Subscription:
-    """A bounded queue of ticks for one connection. A full queue marks it ``overflowed``."""
-
-    symbols: frozenset[str] | None
-    queue: asyncio.Queue[Tick] = field(default_factory=lambda: asyncio.Queue(maxsize=100_000))
-    overflowed: bool = False
-
-    async def __aiter__(self) -> AsyncIterator[Tick]:
-        while True:
-            yield await self.queue.get()
-
+__all__ = [
+    "DEFAULT_INSTRUMENTS",
+    "HISTORY",
+    "MAX_BACKLOG_S",
+    "MAX_BURST",
+    "OPENING_VALUES",
+    "Instrument",
+    "Market",
+    "Quote",
+    "Subscription",
+    "Tick",
+    "Trade",
+    "VenueFeed",
+    "VenueView",
+    "plan_burst",
+]
 
 HISTORY = 200_000
 """Trades remembered per instrument for the venues' REST trade-history endpoints."""
@@ -119,10 +71,9 @@ class Market:
     trade-history endpoints serve the very trades their WebSockets streamed.
     ``volatility`` is the standard deviation of the fair value's log return per trade of each
     instrument (1 bp: BTC moves about 1.3% an hour at the demo's 5 trades/s, close to the
-    real market; the earlier 5 bp made it ten times as wild, so lagging aggregators drifted a
-    third of a percent from the venues). ``aggregator_lag`` scales every aggregator's delay and
-    smoothing (0: they quote the fair value at once). The same ``seed`` gives the same trades
-    and the same venue offsets.
+    real market). ``aggregator_lag`` scales every aggregator's delay and smoothing (0: they
+    quote the fair value at once). The same ``seed`` gives the same trades and the same venue
+    offsets.
     """
 
     def __init__(
@@ -208,7 +159,8 @@ class Market:
 
     # -- venues ---------------------------------------------------------------------------
     def venue(self, name: str, profile: VenueProfile | None = None) -> VenueView:
-        """The market as venue ``name`` shows it (created on first use, with ``profile``)."""
+        """The market as venue ``name`` shows it (created on first use, with ``profile``;
+        venue plugins register theirs in ``setup``)."""
         view = self._venues.get(name)
         if view is None:
             view = self._venues[name] = VenueView(self, name, profile or VenueProfile())
@@ -350,78 +302,6 @@ class Market:
                     self.step(symbols[i % len(symbols)])
                     i += 1
             await asyncio.sleep(0 if owed >= 1 else (1 - owed) / per_s)
-
-
-class VenueView:
-    """The market as one venue shows it: the tape's trades and quotes at the venue's prices.
-
-    A price is the tape's price times (1 + the venue's offset at that moment, see
-    ``fairvalue.venue_offset``) times (1 + any divergence then in effect), on the
-    instrument's tick. Offsets depend only on (seed, venue, symbol, time), so a trade renders
-    the same in every connection and in the REST history.
-    """
-
-    def __init__(self, market: Market, name: str, profile: VenueProfile) -> None:
-        self.market = market
-        self.name = name
-        self.profile = profile
-
-    def factor(self, symbol: str, when: datetime) -> Decimal:
-        """The multiplier from the tape's price to this venue's at ``when``."""
-        t = when.timestamp()
-        offset = venue_offset(self.market.seed, self.name, symbol, self.profile, t)
-        diverged = self.market.divergence(self.name, symbol, when)
-        return Decimal(repr((1 + offset) * (1 + diverged / 100)))
-
-    def _on_tick(self, symbol: str, value: Decimal, factor: Decimal) -> Decimal:
-        tick = self.market.instruments[symbol].tick
-        return max((value * factor).quantize(tick, ROUND_HALF_EVEN), tick)
-
-    def trade(self, t: Trade) -> Trade:
-        """``t`` as this venue printed it."""
-        return replace(t, price=self._on_tick(t.symbol, t.price, self.factor(t.symbol, t.time)))
-
-    def quote(self, q: Quote) -> Quote:
-        """``q`` as this venue quoted it (bid below ask, on the tick)."""
-        f = self.factor(q.symbol, q.time)
-        bid, ask = self._on_tick(q.symbol, q.bid, f), self._on_tick(q.symbol, q.ask, f)
-        if ask <= bid:
-            ask = bid + self.market.instruments[q.symbol].tick
-        return replace(q, bid=bid, ask=ask)
-
-    def render(self, tick: Tick) -> Tick:
-        return self.trade(tick) if isinstance(tick, Trade) else self.quote(tick)
-
-    def price(self, symbol: str, now: datetime | None = None) -> Decimal:
-        """This venue's current price of ``symbol`` (the tape's last price, rendered now)."""
-        now = now or datetime.now(UTC)
-        return self._on_tick(symbol, self.market.price(symbol), self.factor(symbol, now))
-
-    @contextlib.contextmanager
-    def subscribe(self, symbols: set[str] | None = None) -> Iterator[VenueFeed]:
-        """The tape's ticks at this venue's prices, each delivered ``latency_s`` after it
-        happened."""
-        with self.market.subscribe(symbols) as sub:
-            yield VenueFeed(self, sub)
-
-
-class VenueFeed:
-    """``async for tick in feed``: one venue's rendered ticks, paced by its latency."""
-
-    def __init__(self, view: VenueView, sub: Subscription) -> None:
-        self.view = view
-        self.subscription = sub
-
-    def __aiter__(self) -> VenueFeed:
-        return self
-
-    async def __anext__(self) -> Tick:
-        tick = await self.subscription.queue.get()
-        latency = self.view.profile.latency_s
-        wait = tick.time.timestamp() + latency - time.time()
-        if wait > 0:
-            await asyncio.sleep(min(wait, latency))
-        return self.view.render(tick)
 
 
 MAX_BURST = 256
