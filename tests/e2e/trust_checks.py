@@ -18,6 +18,8 @@ from jsonschema import Draft202012Validator
 from coinstream.devstack.kafkatools import read_topic
 from coinstream.runtime import KafkaSettings
 from coinstream.schemas import Topics, json_schemas
+from coinstream.schemas.merge import FIELDS
+from coinstream.sink_postgres.entities import VOLATILE
 
 _BY_TYPE = {
     "price": "PriceEvent",
@@ -89,17 +91,22 @@ async def table_problems(database_url: str, described_assets: set[str]) -> list[
         problems += [
             f"{r['entity_id']}: described by a source, no current description" for r in rows
         ]
-        history = await conn.fetch(
-            "SELECT entity_id, name, symbol, slug, description FROM asset_versions"
-            " ORDER BY entity_id, valid_from"
+        # Every version of each asset (superseded ones, then the current one), compared on
+        # the descriptive fields: a flip-flop is a return to a version older than the last.
+        versions = await conn.fetch(
+            "SELECT entity_id, valid_from AS t, data::text AS data FROM metadata_history"
+            " WHERE entity = 'asset' UNION ALL"
+            " SELECT entity_id, version_since AS t, data::text AS data FROM assets"
+            " ORDER BY entity_id, t"
         )
-        versions: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-        for r in history:
-            versions[r["entity_id"]].append((r["name"], r["symbol"], r["slug"], r["description"]))
-        for entity, seq in versions.items():
+        by_entity: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for r in versions:
+            doc = json.loads(r["data"])
+            by_entity[r["entity_id"]].append({f: doc.get(f) for f in FIELDS if f not in VOLATILE})
+        for entity, seq in by_entity.items():
             for i, v in enumerate(seq):
                 if v in seq[: max(i - 1, 0)]:
-                    problems.append(f"{entity}: flip-flop back to an earlier version {v[0]!r}")
+                    problems.append(f"{entity}: flip-flop back to an earlier version: {seq}")
                     break
         btc = await conn.fetch(
             "SELECT venue, price FROM latest_prices WHERE base = 'BTC' AND market = 'spot'"

@@ -107,6 +107,9 @@ def service_env(name: str, cfg: StackConfig, http_port: int) -> dict[str, str]:
             env[f"{p}{s}__ENABLED"] = str(source in cfg.rest_sources).lower()
             env[f"{p}{s}__BASE_URL"] = base
             env[f"{p}{s}__INTERVAL_S"] = str(cfg.rest_interval_s)
+            # The providers' free-plan request budgets (CoinGecko: 30 calls a minute) would
+            # stall short demo intervals for most of a minute; the simulator has no quota.
+            env[f"{p}{s}__CALLS_PER_MINUTE"] = "600"
         env[f"{p}COINMARKETCAP__API_KEY"] = "demo-key"
         env[f"{p}CMC_DEX__API_KEY"] = "demo-key"
         # The default CMC budget is the Basic plan's 333 credits/day, which short demo
