@@ -47,7 +47,15 @@ def test_the_guide_names_psql_views_a_consumer_controls_rules_and_logs() -> None
         ".venv/bin/python examples/consume_prices.py --bootstrap 127.0.0.1:9092 --prefix "
         "coinstream --group look-$USER --symbol BTC-USDT --session-timeout-ms 2000"
     ) in text
-    for control in ("/_sim/state", "/_sim/price", "/_sim/faults", "/coingecko/api/v3/coins/"):
+    for control in (
+        "/_sim/state",
+        "/_sim/price",
+        "/_sim/faults",
+        "/_sim/diverge",
+        "/_sim/assets/bitcoin",
+        "/_sim/recordings/smtp",
+        "/coingecko/api/v3/coins/",
+    ):
         assert control in text
     assert "deploy/local/alert-rules.yaml" in text
     assert len(rules) >= 5
@@ -91,6 +99,13 @@ def test_threshold_triggers_move_the_price_past_the_threshold() -> None:
     assert '"symbol":"ETH-USDT","price":"3710.00"' in move  # 6% up
 
 
+def state(sim: SimServer) -> tuple[object, ...]:
+    """What a trigger may change: faults, prices, divergences."""
+    market = sim.sim.market
+    prices = {s: market.price(s) for s in market.instruments}
+    return dict(sim.sim.faults), prices, market.divergences()
+
+
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the printed commands use curl")
 async def test_every_printed_trigger_works_against_the_simulator() -> None:
     """Run each rule's command as printed: the simulator accepts it and changes its state."""
@@ -100,7 +115,7 @@ async def test_every_printed_trigger_works_against_the_simulator() -> None:
             command = trigger(rule, sim.base_url, prices).split("   (")[0]
             if not command.startswith("curl "):
                 continue  # a hint to wait, not a command
-            before = (dict(sim.sim.faults), {s: sim.sim.market.price(s) for s in prices})
+            before = state(sim)
             proc = await asyncio.to_thread(
                 subprocess.run,
                 [*shlex.split(command), "-f"],
@@ -110,6 +125,8 @@ async def test_every_printed_trigger_works_against_the_simulator() -> None:
                 check=False,
             )
             assert proc.returncode == 0, (rule["id"], proc.stderr)
-            after = (dict(sim.sim.faults), {s: sim.sim.market.price(s) for s in prices})
+            after = state(sim)
             assert after != before, f"{rule['id']}: the command changed nothing"
             sim.sim.faults.clear()
+            for venue in sim.sim.market.venues:
+                sim.sim.market.diverge(venue, None)

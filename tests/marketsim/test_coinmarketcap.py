@@ -12,7 +12,8 @@ from coinstream.marketsim.server import SimServer
 
 @pytest.fixture
 async def cmc() -> AsyncIterator[tuple[SimServer, aiohttp.ClientSession]]:
-    async with SimServer(Market(rate=0, seed=5), run_market=False) as server:
+    market = Market(rate=0, seed=5, aggregator_lag=0)  # prices follow a push at once
+    async with SimServer(market, run_market=False) as server:
         async with aiohttp.ClientSession(base_url=server.base_url) as http:
             yield server, http
 

@@ -10,7 +10,8 @@ from coinstream.marketsim.server import SimServer
 
 
 async def test_fng_shape_and_values_follow_the_market() -> None:
-    async with SimServer(Market(rate=0, seed=5), run_market=False) as server:
+    market = Market(rate=0, seed=5, aggregator_lag=0)  # the index follows a push at once
+    async with SimServer(market, run_market=False) as server:
         server.sim.market.set_price("BTC-USDT", Decimal("60300"))  # -10%: extreme fear
         async with aiohttp.ClientSession(base_url=server.base_url) as http:
             async with http.get("/feargreed/fng/", params={"limit": "3"}) as r:

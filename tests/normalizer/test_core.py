@@ -27,8 +27,34 @@ def test_duplicate_trade_is_dropped_within_window() -> None:
     n = core()
     out1, _ = n.process(TOPIC, 0, 0, b"binance:BTC-USDT", trade(1, T0))
     out2, _ = n.process(TOPIC, 0, 1, b"binance:BTC-USDT", trade(1, T0))
-    assert [o.topic for o in out1] == ["p.prices.v1"] and out2 == []
+    assert [o.topic for o in out1] == ["p.prices.v1", "p.metadata.v1"] and out2 == []
     assert n.stats["misc"]["duplicates"] == 1
+
+
+def test_each_venue_instrument_is_announced_once_as_an_entity() -> None:
+    """The first valid price of an instrument publishes its entity on the metadata topic
+    (keyed by entity id); later prices do not, and a refused record announces nothing."""
+    n = core()
+    refused, letter = n.process(TOPIC, 0, 0, b"binance:BTC-USDT", b'{"nonsense"')
+    assert refused == [] and letter is not None
+    out, _ = n.process(TOPIC, 0, 1, b"binance:BTC-USDT", trade(1, T0))
+    meta = [o for o in out if o.topic == "p.metadata.v1"]
+    assert len(meta) == 1 and meta[0].key == b"instrument:binance:BTCUSDT"
+    entity = json.loads(meta[0].value)
+    assert (entity["entity"], entity["symbol"], entity["base_asset_id"]) == (
+        "instrument",
+        "BTC-USDT",
+        "bitcoin",
+    )
+    assert entity["quote_asset_id"] == "tether"
+    assert entity["attributes"] == {
+        "venue": "binance",
+        "native_symbol": "BTCUSDT",
+        "base": "BTC",
+        "quote": "USDT",
+    }
+    again, _ = n.process(TOPIC, 0, 2, b"binance:BTC-USDT", trade(2, T0 + 1))
+    assert [o.topic for o in again if o.topic == "p.metadata.v1"] == []
 
 
 def test_trades_produce_candles_and_consolidated_prices_on_their_topics() -> None:

@@ -67,7 +67,7 @@ async def test_engine_end_to_end_with_restart_mid_minute(
         prices = await read_topic(kafka_settings, topics.prices, min_records=4, timeout=30)
         letters = await read_topic(kafka_settings, topics.dlq, min_records=1, timeout=20)
         sentiment = await read_topic(kafka_settings, topics.sentiment, min_records=1, timeout=20)
-        metadata = await read_topic(kafka_settings, topics.metadata, min_records=1, timeout=20)
+        metadata = await read_topic(kafka_settings, topics.metadata, min_records=3, timeout=20)
     assert {(e.kind, e.symbol) for e in decoded(prices)} >= {
         ("trade", "BTC-USDT"),
         ("trade", "BTC-USD"),
@@ -80,8 +80,14 @@ async def test_engine_end_to_end_with_restart_mid_minute(
         Decimal(25),
         "Extreme Fear",
     )
-    [meta] = decoded(metadata)
-    assert isinstance(meta, AssetMetadataEvent) and metadata[0].key == b"asset:bitcoin"
+    entities = {r.key: e for r, e in zip(metadata, decoded(metadata), strict=True)}
+    meta = entities[b"asset:bitcoin"]
+    assert isinstance(meta, AssetMetadataEvent) and meta.entity == "asset"
+    # each venue instrument is announced once (the ones seen so far)
+    assert {k for k in entities if k.startswith(b"instrument:")} == {
+        b"instrument:binance:BTCUSDT",
+        b"instrument:kraken:BTC/USD",
+    }
     assert await read_topic(kafka_settings, topics.candles, timeout=1) == []  # minute M still open
 
     # phase 2 (after a restart mid-minute): close M, a late trade within grace, then final
@@ -89,23 +95,22 @@ async def test_engine_end_to_end_with_restart_mid_minute(
         trade(3, 61, "105"),    # watermark passes M's close -> revision 0
         trade(4, 50, "120"),    # late, inside grace -> revision 1 (amended)
         trade(5, 75, "106"),    # watermark passes close + grace -> revision 2, final
-        trade(6, 20, "999"),    # later than the grace: counted, not applied
+        trade(6, 20, "999"),    # later than the grace: revises the final candle -> revision 3
     ])  # fmt: skip
 
     def has_final(recs: list[Any]) -> bool:
-        return any(json.loads(r.value).get("final") for r in recs)
+        return any(json.loads(r.value).get("revision") == 3 for r in recs)
 
     async with running(settings):
         candle_records = await read_topic(
             kafka_settings, topics.candles, timeout=30, until=has_final
         )
     candles = [c for c in decoded(candle_records) if isinstance(c, CandleEvent)]
-    print("DBG candles", [(c.revision, c.final, c.trade_count, c.open, c.close) for c in candles])
     assert {r.key for r in candle_records} == {b"binance:BTC-USDT"}
     by_revision: dict[int, CandleEvent] = {}
     for c in candles:  # re-emitted duplicates must be identical
         assert by_revision.setdefault(c.revision, c) == c
-    assert sorted(by_revision) == [0, 1, 2]
+    assert sorted(by_revision) == [0, 1, 2, 3]
     assert len({c.event_id for c in candles}) == 1
     rev0, rev1, final = by_revision[0], by_revision[1], by_revision[2]
     assert (rev0.trade_count, rev0.open, rev0.close, rev0.volume, rev0.final) == (
@@ -125,3 +130,10 @@ async def test_engine_end_to_end_with_restart_mid_minute(
     )
     assert final.volume == Decimal(4) and final.quote_volume == Decimal(430)
     assert final.vwap == Decimal("107.5")
+    revised = by_revision[3]  # the trade later than the grace, within revise_within_s
+    assert revised.final and (revised.trade_count, revised.high, revised.close) == (
+        4,
+        Decimal(999),
+        Decimal(120),
+    )
+    assert revised.volume == Decimal(5)

@@ -90,3 +90,32 @@ def test_fast_check_refuses_what_the_model_refuses(change: dict[str, object], re
         FastPrice(**fields).check()  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=re.escape(reason)):
         PriceEvent(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("market", "asset_id", "key"),
+    [
+        (None, "bitcoin", b"BTC-USD"),
+        ("spot", "bitcoin", b"BTC-USD"),
+        ("perpetual", "bitcoin", b"BTC-USD|perpetual"),
+        ("future", None, b"BTC-USD|future"),
+        (None, "coingecko:uniswap-2", b"BTC-USD|coingecko:uniswap-2"),
+        ("perpetual", "cmc:7083", b"BTC-USD|perpetual|cmc:7083"),
+    ],
+)
+def test_market_and_key_match_the_model(
+    market: str | None, asset_id: str | None, key: bytes
+) -> None:
+    """Derivatives and assets the registry lacks get their own key; the wire and the key are
+    the model's."""
+    fields = {**_BASE, "market": market, "asset_id": asset_id}
+    fast = FastPrice(**fields)  # type: ignore[arg-type]
+    fast.check()
+    model = PriceEvent(**fields)  # type: ignore[arg-type]
+    assert fast.to_json() == model.to_json()
+    assert fast.key == model.key == key
+
+
+def test_unknown_market_is_refused() -> None:
+    with pytest.raises(ValueError, match="market"):
+        FastPrice(**{**_BASE, "market": "options"}).check()  # type: ignore[arg-type]

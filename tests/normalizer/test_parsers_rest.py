@@ -31,7 +31,8 @@ SIMPLE_PRICE = '{"bitcoin": {"usd": 67187.3358936566, "usd_market_cap": 13178029
 
 
 def test_coingecko_simple_price_exact_and_seconds() -> None:
-    [event] = parse("coingecko", "/simple/price", SIMPLE_PRICE)
+    event, unknown = parse("coingecko", "/simple/price", SIMPLE_PRICE)
+    assert isinstance(unknown, PriceEvent) and unknown.asset_id == "coingecko:some-unknown-coin"
     assert isinstance(event, PriceEvent)
     assert (event.kind, event.symbol, event.asset_id) == ("aggregate", "BTC-USD", "bitcoin")
     assert event.price == Decimal("67187.3358936566")
@@ -271,7 +272,7 @@ def test_cmc_error_code_on_http_200_is_a_parse_error() -> None:
 
 PEPE = "0x6982508145454Ce325dDbE47a25d4ec3d2311933"
 WETH = "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2"
-SPEC_PAIR = {"contract_address": "0xA43fe16908251ee70EF74718545e4FE6C5cCEc9f", "name": "PEPE/WETH", "base_asset_id": "24478", "base_asset_ucid": "24478", "base_asset_name": "Pepe", "base_asset_symbol": "PEPE", "base_asset_contract_address": PEPE, "quote_asset_id": "2396", "quote_asset_symbol": "WETH", "quote_asset_contract_address": WETH, "dex_id": "1348", "dex_slug": "uniswap-v2", "network_id": "1", "network_slug": "Ethereum", "last_updated": "2024-05-01T10:00:00.000Z", "holders": 1000, "quote": [{"convert_id": "2781", "price": 0.000000000012, "price_by_quote_asset": 4.1e-12, "liquidity": 1e20, "volume_24h": 123.45, "percent_change_price_24h": -1.5, "last_updated": "2024-05-01T10:00:00.000Z"}]}  # fmt: skip
+SPEC_PAIR = {"contract_address": "0xA43fe16908251ee70EF74718545e4FE6C5cCEc9f", "name": "PEPE/WETH", "base_asset_id": "24478", "base_asset_ucid": "24478", "base_asset_name": "Pepe", "base_asset_symbol": "PEPE", "base_asset_contract_address": PEPE, "quote_asset_id": "2396", "quote_asset_symbol": "WETH", "quote_asset_contract_address": WETH, "dex_id": "1348", "dex_slug": "uniswap-v2", "network_id": "1", "network_slug": "Ethereum", "last_updated": "2024-05-01T10:00:00.000Z", "holders": 1000, "quote": [{"convert_id": "2781", "price": 0.000000000012, "price_by_quote_asset": 4.1e-12, "liquidity": 1e20, "volume_24h": 123.45, "percent_change_price_24h": -0.015, "last_updated": "2024-05-01T10:00:00.000Z"}]}  # fmt: skip
 NESTED_PAIR = {"contract_address": "0xa43fe16908251ee70ef74718545e4fe6c5ccec9f", "network_id": 1, "network_slug": "ethereum", "dex_id": 1348, "base_asset": {"id": 24478, "symbol": "PEPE", "contract_address": PEPE}, "quote_asset": {"id": 2396, "symbol": "WETH", "contract_address": WETH}, "quote": {"2781": {"price": "0.000000000012", "price_by_quote_asset": "0.0000000000041", "last_updated": "2024-05-01T10:00:00.000Z"}}}  # fmt: skip
 
 

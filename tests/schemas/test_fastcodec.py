@@ -28,6 +28,7 @@ EVERY_FIELD: dict[str, Any] = {
     "revision": 2,
     "type": "price",
     "kind": "ticker",
+    "market": "perpetual",
     "symbol": "BTC-USDT",
     "base": "BTC",
     "quote": "USDT",

@@ -25,9 +25,11 @@ def test_export_command_writes_every_public_schema(tmp_path: Path) -> None:
             "FeedStatusEvent",
             "ServiceHealthEvent",
             "AlertEvent",
+            "DeadLetterHeaders",
+            "DeadLetterBoundedValue",
         )
     )
     price = json.loads((tmp_path / "PriceEvent.schema.json").read_text())
     assert price["properties"]["price"]["anyOf"][0]["type"] == "string"
     assert "event_id" in price["required"]
-    assert len(out.stdout.splitlines()) == 8
+    assert len(out.stdout.splitlines()) == 10

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 import asyncpg
@@ -136,6 +137,104 @@ async def test_two_versions_in_one_batch_both_reach_history_in_order(migrated_ur
     assert (asset["name"], asset["description"]) == ("Bitcoin (BTC)", "two")
     history = await query(migrated_url, "SELECT name, description FROM metadata_history")
     assert [(h["name"], h["description"]) for h in history] == [("Bitcoin", "one")]
+
+
+def _meta(source: str, minute: int, **fields: object) -> AssetMetadataEvent:
+    t = events.T0 + timedelta(minutes=minute)
+    return AssetMetadataEvent(
+        event_id=f"{source}-{minute}",
+        event_time=t,
+        received_at=t,
+        source=source,
+        entity="asset",
+        entity_id="asset:bitcoin",
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+async def test_the_current_row_is_the_best_known_value_of_every_field(migrated_url: str) -> None:
+    """Rich /coins/{id}, thin /coins/markets and CMC /info in every order: the row keeps the
+    description, slug and links; CMC fills only what CoinGecko never said; no flip-flops."""
+    rich = events.asset(0, name="Bitcoin", description="Peer-to-peer cash")
+    sequence = [
+        _meta("coinmarketcap", 1, name="Bitcoin (BTC)", slug="btc", description="From CMC",
+              links={"explorer": ("https://mempool.space",)}, max_supply=Decimal(21_000_000)),
+        rich,
+        _meta("coingecko", 2, name="Bitcoin", symbol="BTC", circulating_supply=Decimal(19_800_001)),
+        _meta("coinmarketcap", 3, name="Bitcoin (BTC)", circulating_supply=Decimal(19_800_002)),
+        _meta("coingecko", 4, name="Bitcoin", symbol="BTC", circulating_supply=Decimal(19_800_003)),
+    ]  # fmt: skip
+    for event in sequence:
+        await write(migrated_url, event)
+    [row] = await query(
+        migrated_url,
+        "SELECT name, slug, description, links, max_supply, circulating_supply, changed_by,"
+        " field_sources FROM assets",
+    )
+    assert (row["name"], row["slug"], row["description"]) == (
+        "Bitcoin",
+        "bitcoin",
+        "Peer-to-peer cash",
+    )
+    assert set(json.loads(row["links"])) == {"homepage", "explorer"}
+    assert row["max_supply"] == Decimal(21_000_000)  # only CMC knew it
+    assert row["circulating_supply"] == Decimal(19_800_003)
+    assert json.loads(row["field_sources"])["description"][0] == "coingecko"
+    history = await query(
+        migrated_url, "SELECT name, changed_by, changed_fields FROM metadata_history"
+    )
+    # CMC described it first; CoinGecko's richer record is the one real change after that
+    assert [(h["name"], h["changed_by"]) for h in history] == [("Bitcoin (BTC)", "coinmarketcap")]
+    await write(migrated_url, *sequence)  # everything replayed in one batch: nothing changes
+    assert len(await query(migrated_url, "SELECT 1 FROM metadata_history")) == 1
+
+
+async def test_a_real_rename_is_one_version_with_its_source(migrated_url: str) -> None:
+    await write(migrated_url, events.asset(0, name="Bitcoin"))
+    await write(migrated_url, events.asset(5, name="Bitcoin Core"))
+    await write(migrated_url, _meta("coinmarketcap", 6, name="Bitcoin"))  # lower rank: ignored
+    versions = await query(
+        migrated_url,
+        "SELECT name, changed_by, changed_fields, current FROM asset_versions ORDER BY valid_from",
+    )
+    assert [(v["name"], v["changed_by"], v["current"]) for v in versions] == [
+        ("Bitcoin", "coingecko", False),
+        ("Bitcoin Core", "coingecko", True),
+    ]
+    assert versions[1]["changed_fields"] == ["name"]
+
+
+async def test_instruments_never_share_a_row(migrated_url: str) -> None:
+    """Two coins with one ticker, and a spot and a perpetual market, are four instruments;
+    an instrument entity lands on its prices' row."""
+    await write(
+        migrated_url,
+        events.trade(1, source="coingecko", symbol="UNI-USD", asset_id="uniswap"),
+        events.trade(2, source="coingecko", symbol="UNI-USD", asset_id="coingecko:universe-2"),
+        events.trade(3, symbol="BTC-USDT", asset_id="bitcoin"),
+        events.trade(4, symbol="BTC-USDT", asset_id="bitcoin", market="perpetual"),
+        events.instrument(),
+        events.trade(5, source="kraken", symbol="BTC-USD", asset_id="bitcoin"),
+    )
+    rows = await query(
+        migrated_url,
+        "SELECT venue, instrument_key, symbol, market, base_asset_id, entity_id FROM instruments"
+        " ORDER BY venue, instrument_key",
+    )
+    assert [(r["venue"], r["instrument_key"], r["market"]) for r in rows] == [
+        ("binance", "BTC-USDT", None),
+        ("binance", "BTC-USDT|perpetual", "perpetual"),
+        ("coingecko", "UNI-USD", None),
+        ("coingecko", "UNI-USD|coingecko:universe-2", None),
+        ("kraken", "BTC-USD", None),
+    ]
+    kraken = rows[-1]
+    assert (kraken["entity_id"], kraken["base_asset_id"]) == (
+        "instrument:kraken:BTC-USD",
+        "bitcoin",
+    )
+    latest = await query(migrated_url, "SELECT venue, symbol, market FROM latest_prices")
+    assert len(latest) == 5
 
 
 def _entity(i: int, **fields: object) -> AssetMetadataEvent:

@@ -15,10 +15,14 @@ def test_every_time_series_table_key_includes_its_time_column() -> None:
         assert time_cols & set(table.key), table.name
 
 
-def test_current_state_tables_are_guarded_by_event_time_or_last_seen() -> None:
+def test_current_state_tables_are_guarded_or_merged() -> None:
+    """A stored row is replaced only by a later one (guard), or by the field-by-field merge of
+    the stored row and the new events (entities: the merge decides, the upsert writes)."""
     for name in CURRENT_STATE:
-        guard = BY_NAME[name].guard or ""
-        assert "event_time" in guard or "last_seen" in guard, name
+        table = BY_NAME[name]
+        guard = table.guard or ""
+        assert table.merged or "event_time" in guard or "last_seen" in guard, name
+    assert {t for t in CURRENT_STATE if BY_NAME[t].merged} == {"assets", "exchanges", "dex_pairs"}
 
 
 def test_price_upsert_only_replaces_a_lower_revision() -> None:

@@ -23,9 +23,11 @@ from coinstream.schemas.events import (
     PriceEvent,
     SentimentEvent,
     ServiceHealthEvent,
+    price_key,
 )
 from coinstream.schemas.ids import deterministic_id
 from coinstream.schemas.jsonschema import export_jsonschema, json_schemas
+from coinstream.schemas.merge import PRECEDENCE, Merged, merge_metadata
 from coinstream.schemas.topics import RAW_SOURCES, REST_SOURCES, WS_SOURCES, Topics, TopicSpec
 from coinstream.schemas.types import (
     AssetCode,
@@ -42,6 +44,7 @@ from coinstream.schemas.types import (
 )
 
 __all__ = [
+    "PRECEDENCE",
     "RAW_SOURCES",
     "REST_SOURCES",
     "SCHEMA_VERSION",
@@ -60,6 +63,7 @@ __all__ = [
     "FeedStatusEvent",
     "FreeText",
     "Identifier",
+    "Merged",
     "NonNegativeDecimal",
     "PositiveDecimal",
     "PriceEvent",
@@ -80,4 +84,6 @@ __all__ = [
     "fastcodec",
     "json_schemas",
     "limits",
+    "merge_metadata",
+    "price_key",
 ]

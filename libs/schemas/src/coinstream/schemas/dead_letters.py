@@ -108,3 +108,73 @@ def bounded_value(value: bytes, head: int = BOUNDED_HEAD_BYTES) -> bytes:
         "head": value[:head].decode("utf-8", "backslashreplace"),
     }
     return json.dumps(doc).encode()
+
+
+_DIGEST_PATTERN = r"^blake2b-256:[0-9a-f]{64}$"
+_INT_PATTERN = r"^-?[0-9]{1,19}$"
+
+
+def headers_json_schema() -> dict[str, object]:
+    """JSON Schema of a dead letter's headers, as a map of header name to UTF-8 text.
+
+    Other headers may be present (the original record's, tracing); the ``dlq.*`` ones are
+    exactly these."""
+    text = {"type": "string"}
+    return {
+        "title": "DeadLetterHeaders",
+        "description": (
+            "Headers of a record on the dead-letter topic (values decoded as UTF-8). The record"
+            " value is the original bytes, or the bounded form (DeadLetterBoundedValue) when"
+            " dlq.original_size is present."
+        ),
+        "type": "object",
+        "properties": {
+            HEADER_REASON: {**text, "maxLength": _MAX_REASON, "description": "Why it failed"},
+            HEADER_ERROR_CLASS: {**text, "maxLength": 200},
+            HEADER_ORIGIN_TOPIC: {**text, "minLength": 1, "maxLength": 300},
+            HEADER_ORIGIN_PARTITION: {
+                **text,
+                "pattern": _INT_PATTERN,
+                "description": "-1: never in Kafka",
+            },
+            HEADER_ORIGIN_OFFSET: {
+                **text,
+                "pattern": _INT_PATTERN,
+                "description": "-1: never in Kafka",
+            },
+            HEADER_SERVICE: text,
+            HEADER_FAILED_AT: {**text, "format": "date-time"},
+            HEADER_ORIGINAL_SIZE: {**text, "pattern": r"^[0-9]{1,19}$", "description": "Bytes"},
+            HEADER_ORIGINAL_DIGEST: {**text, "pattern": _DIGEST_PATTERN},
+        },
+        "required": [
+            HEADER_REASON,
+            HEADER_ERROR_CLASS,
+            HEADER_ORIGIN_TOPIC,
+            HEADER_ORIGIN_PARTITION,
+            HEADER_ORIGIN_OFFSET,
+            HEADER_SERVICE,
+            HEADER_FAILED_AT,
+        ],
+        "dependentRequired": {
+            HEADER_ORIGINAL_SIZE: [HEADER_ORIGINAL_DIGEST],
+            HEADER_ORIGINAL_DIGEST: [HEADER_ORIGINAL_SIZE],
+        },
+        "additionalProperties": {"type": "string"},
+    }
+
+
+def bounded_value_json_schema() -> dict[str, object]:
+    """JSON Schema of ``bounded_value``: the value of a dead letter too large to carry."""
+    return {
+        "title": "DeadLetterBoundedValue",
+        "type": "object",
+        "properties": {
+            "truncated": {"const": True},
+            "original_size": {"type": "integer", "minimum": 0, "description": "Bytes"},
+            "original_digest": {"type": "string", "pattern": _DIGEST_PATTERN},
+            "head": {"type": "string", "description": "The first bytes, \\xNN-escaped"},
+        },
+        "required": ["truncated", "original_size", "original_digest", "head"],
+        "additionalProperties": False,
+    }

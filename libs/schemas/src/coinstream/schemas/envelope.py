@@ -15,7 +15,9 @@ ENVELOPE_VERSION = 1
 class RequestMeta(BaseModel):
     """How a REST payload was fetched. Never contains secrets (keys are stripped)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(
+        frozen=True, extra="ignore", json_schema_extra={"additionalProperties": False}
+    )
 
     method: str = "GET"
     url: str = Field(description="URL without query string or credentials")
@@ -32,7 +34,9 @@ class RawEnvelope(BaseModel):
     digit they had on the wire; parse it with ``json.loads(payload, parse_float=Decimal)``.
     """
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(
+        frozen=True, extra="ignore", json_schema_extra={"additionalProperties": False}
+    )
 
     schema_version: Literal[1] = 1
     envelope_id: Identifier = Field(description="Unique id of this envelope (random)")

@@ -40,7 +40,15 @@ Severity = Literal["info", "warning", "critical"]
 class Event(BaseModel):
     """Fields every canonical event carries."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", ser_json_inf_nan="strings")
+    # Readers ignore unknown fields (an older reader keeps working when a later release of
+    # version 1 adds one); the published JSON Schema is closed, so a producer that writes a
+    # field this release does not define fails validation.
+    model_config = ConfigDict(
+        frozen=True,
+        extra="ignore",
+        ser_json_inf_nan="strings",
+        json_schema_extra={"additionalProperties": False},
+    )
 
     schema_version: Literal[1] = 1
     event_id: Identifier = Field(description="Deterministic id: the same native event, the same id")
@@ -70,11 +78,17 @@ class Event(BaseModel):
 class PriceEvent(Event):
     """A trade, a quote/ticker, an aggregator price or a consolidated price for one instrument.
 
-    Topic ``coinstream.prices.v1``, keyed by ``symbol``.
+    Topic ``coinstream.prices.v1``, keyed by ``symbol``, with ``|<market>`` for derivatives
+    and ``|<asset_id>`` for an asset the registry does not know (so two coins sharing a ticker,
+    or a spot and a perpetual market, never share a key): ``BTC-USDT``,
+    ``BTC-USDT|perpetual``, ``UNI-USD|coingecko:uniswap-2``.
     """
 
     type: Literal["price"] = "price"
     kind: Literal["trade", "quote", "ticker", "aggregate", "consolidated"]
+    market: Literal["spot", "perpetual", "future"] | None = Field(
+        None, description="Market type of a venue instrument; absent means spot"
+    )
     symbol: CanonicalSymbol = Field(description="Canonical instrument, BASE-QUOTE, e.g. BTC-USDT")
     base: AssetCode = Field(description="Canonical base asset code, e.g. BTC")
     quote: AssetCode = Field(description="Canonical quote asset code, e.g. USDT or USD")
@@ -92,10 +106,18 @@ class PriceEvent(Event):
     bid_size: NonNegativeDecimal | None = None
     ask: PositiveDecimal | None = None
     ask_size: NonNegativeDecimal | None = None
-    volume_24h: NonNegativeDecimal | None = None
-    quote_volume_24h: NonNegativeDecimal | None = None
-    market_cap: NonNegativeDecimal | None = None
-    change_24h_pct: ExactDecimal | None = Field(None, description="Percent, -100 or more")
+    volume_24h: NonNegativeDecimal | None = Field(
+        None, description="Traded in the last 24 h, in units of the base asset"
+    )
+    quote_volume_24h: NonNegativeDecimal | None = Field(
+        None, description="Traded in the last 24 h, in units of the quote asset (USD for USD)"
+    )
+    market_cap: NonNegativeDecimal | None = Field(
+        None, description="Market capitalisation in units of the quote asset"
+    )
+    change_24h_pct: ExactDecimal | None = Field(
+        None, description="Price change over 24 h in percent (1.5 means +1.5 %), -100 or more"
+    )
     contributors: tuple[Identifier, ...] = Field((), description="Venues in a consolidated price")
 
     @model_validator(mode="after")
@@ -112,7 +134,17 @@ class PriceEvent(Event):
 
     @property
     def key(self) -> bytes:
-        return self.symbol.encode()
+        return price_key(self.symbol, self.market, self.asset_id).encode()
+
+
+def price_key(symbol: str, market: str | None, asset_id: str | None) -> str:
+    """The Kafka key of a price event (see ``PriceEvent``)."""
+    key = symbol
+    if market is not None and market != "spot":
+        key = f"{key}|{market}"
+    if asset_id is not None and ":" in asset_id:  # namespaced: an asset the registry lacks
+        key = f"{key}|{asset_id}"
+    return key
 
 
 class SentimentEvent(Event):
@@ -150,13 +182,18 @@ class AssetMetadataEvent(Event):
     source_ids: dict[str, str] = Field(default_factory=dict, description="Ids at each source")
     platforms: dict[str, str] = Field(default_factory=dict, description="chain -> contract")
     links: dict[str, tuple[str, ...]] = Field(default_factory=dict)
-    circulating_supply: NonNegativeDecimal | None = None
-    total_supply: NonNegativeDecimal | None = None
-    max_supply: NonNegativeDecimal | None = None
+    circulating_supply: NonNegativeDecimal | None = Field(None, description="In asset units")
+    total_supply: NonNegativeDecimal | None = Field(None, description="In asset units")
+    max_supply: NonNegativeDecimal | None = Field(None, description="In asset units")
     country: DisplayText | None = None
     year_established: int | None = Field(None, ge=1000, le=9999)
-    trust_score: ExactDecimal | None = None
-    volume_24h: NonNegativeDecimal | None = None
+    trust_score: ExactDecimal | None = Field(None, description="The source's own scale")
+    volume_24h: NonNegativeDecimal | None = Field(
+        None, description="24 h volume, in ``volume_unit``"
+    )
+    volume_unit: DisplayText | None = Field(
+        None, description="Unit of ``volume_24h`` (e.g. BTC for exchanges, USD for DEX pairs)"
+    )
     network: DisplayText | None = None
     dex: DisplayText | None = None
     contract_address: Identifier | None = None

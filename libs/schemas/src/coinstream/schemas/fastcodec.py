@@ -69,6 +69,7 @@ class PriceWire(Protocol):
     source: str
     revision: int
     kind: Literal["trade", "quote", "ticker", "aggregate", "consolidated"]
+    market: Literal["spot", "perpetual", "future"] | None
     symbol: str
     base: str
     quote: str

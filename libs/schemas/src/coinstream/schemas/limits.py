@@ -60,9 +60,10 @@ SYMBOL_PATTERN = rf"^{CODE_PATTERN}-{CODE_PATTERN}$"
 SOURCE_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 IDENTIFIER_PATTERN = r"^[\x21-\x7e]{1,256}$"
 TRADE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
-DECIMAL_PATTERN = r"^-?[0-9]{1,78}(\.[0-9]{1,78})?$"
-NON_NEGATIVE_DECIMAL_PATTERN = r"^[0-9]{1,78}(\.[0-9]{1,78})?$"
-POSITIVE_DECIMAL_PATTERN = r"^(?!0+(\.0+)?$)[0-9]{1,78}(\.[0-9]{1,78})?$"
+_PLAIN = r"(0|[1-9][0-9]{0,77})(\.[0-9]{1,78})?"
+DECIMAL_PATTERN = rf"^-?{_PLAIN}$"
+NON_NEGATIVE_DECIMAL_PATTERN = rf"^{_PLAIN}$"
+POSITIVE_DECIMAL_PATTERN = rf"^(?!0(\.0+)?$){_PLAIN}$"
 """JSON Schema patterns of the wire forms (decimals are written in plain positional form)."""
 
 _code = re.compile(rf"{CODE_PATTERN}\Z").match

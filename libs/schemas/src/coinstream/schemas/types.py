@@ -113,6 +113,18 @@ UtcDatetime = Annotated[
     datetime,
     BeforeValidator(_utc),
     PlainSerializer(_utc_to_str, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": (
+                r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+                r"T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)\.[0-9]{6}Z$"
+            ),
+            "description": "UTC time, RFC 3339 with microseconds and Z",
+        },
+        mode="serialization",
+    ),
 ]
 """A timezone-aware datetime normalised to UTC, serialized as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``."""
 

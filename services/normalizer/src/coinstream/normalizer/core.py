@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from pydantic import ValidationError
 
+from coinstream.normalizer import instruments
 from coinstream.normalizer.candles import CandleBook
 from coinstream.normalizer.consolidated import Consolidator
 from coinstream.normalizer.dedup import DedupWindow
@@ -137,6 +138,18 @@ class Normalizer:
         self.totals["dead_letters"] += 1
         return out, DeadLetterOut(value, key, reason, error_class, topic, partition, offset)
 
+    def _announce(self, venue: str, native: str, out: list[Output]) -> None:
+        """The instrument entity of a venue instrument whose first valid event is published."""
+        inst = self.registry.new_instruments.pop((venue, native), None)
+        if inst is None:
+            return
+        try:
+            event = instruments.instrument_event(venue, inst, self.registry, datetime.now(UTC))
+        except ValidationError as exc:  # its prices passed, so this is not expected
+            log.warning("instrument entity not announced", extra={"error": describe_error(exc)})
+            return
+        out.append(self._output(event))
+
     def _check_envelope(self, topic: str, source: str, received_at: datetime) -> None:
         named = self.topics.source_of_raw(topic)
         if named is not None and named != source:
@@ -180,6 +193,7 @@ class Normalizer:
             return []
         tp = (topic, partition)
         seen = self.dedup.seen
+        new_instruments = self.registry.new_instruments
         problems: list[str] = []
         for event in events:
             if type(event) is FastPrice:
@@ -205,6 +219,8 @@ class Normalizer:
             if type(event) is FastPrice:
                 stats["events"]["price"] += 1
                 out.append(_new(Output, (self._prices, event.key, event.to_json())))
+                if new_instruments and event.native_symbol is not None:
+                    self._announce(event.source, event.native_symbol, out)
                 if event.kind == "trade":
                     self._feed_trade(event, tp, offset, out)
             else:
@@ -221,6 +237,8 @@ class Normalizer:
     def _feed_trade(self, event: FastPrice, tp: TP, offset: int, out: list[Output]) -> None:
         price, size, venue = event.price, event.size, event.source
         if price is None or size is None or venue not in TRADE_VENUES:
+            return
+        if event.market not in (None, "spot"):  # candles and consolidation are spot markets
             return
         trade_id = event.trade_id
         agg = trade_id is not None and trade_id.startswith("agg-")

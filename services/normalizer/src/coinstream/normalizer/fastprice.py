@@ -15,7 +15,7 @@ from hashlib import blake2b
 
 import orjson
 
-from coinstream.schemas import SCHEMA_VERSION, PriceEvent, limits
+from coinstream.schemas import SCHEMA_VERSION, PriceEvent, limits, price_key
 
 _DECIMALS = (
     "price",
@@ -38,6 +38,7 @@ _NON_NEGATIVE = ("size", "bid_size", "ask_size", "volume_24h", "quote_volume_24h
 _checked_identity: set[tuple[str | None, ...]] = set()
 _check_decimal = limits.check_decimal
 _MINUS_100 = Decimal(-100)
+_MARKETS = (None, "spot", "perpetual", "future")
 
 _VERSION = str(SCHEMA_VERSION)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -65,18 +66,20 @@ def _middle(
     quote: str,
     asset_id: str | None,
     native: str | None,
+    market: str | None = None,
 ) -> str:
     """The JSON between ``received_at`` and the numbers: constant per instrument and kind."""
-    text = (
-        f'","source":{quoted(source)},"revision":0,"type":"price","kind":{quoted(kind)}'
-        f',"symbol":{quoted(symbol)},"base":{quoted(base)},"quote":{quoted(quote)}'
-    )
+    text = f'","source":{quoted(source)},"revision":0,"type":"price","kind":{quoted(kind)}'
+    if market is not None:
+        text += f',"market":{quoted(market)}'
+    text += f',"symbol":{quoted(symbol)},"base":{quoted(base)},"quote":{quoted(quote)}'
+
     if asset_id is not None:
         text += f',"asset_id":{quoted(asset_id)}'
     if native is not None:
         text += f',"native_symbol":{quoted(native)}'
     if len(_middles) < 50_000:
-        _middles[(source, kind, symbol, base, quote, asset_id, native)] = text
+        _middles[(source, kind, symbol, base, quote, asset_id, native, market)] = text
     return text
 
 
@@ -110,6 +113,7 @@ class FastPrice:
 
     type = "price"
     revision = 0
+    market: str | None = None
     asset_id: str | None = None
     native_symbol: str | None = None
     price: Decimal | None = None
@@ -138,6 +142,7 @@ class FastPrice:
         symbol: str,
         base: str,
         quote: str,
+        market: str | None = None,
         asset_id: str | None = None,
         native_symbol: str | None = None,
         price: Decimal | None = None,
@@ -162,6 +167,7 @@ class FastPrice:
         self.symbol = symbol
         self.base = base
         self.quote = quote
+        self.market = market
         self.asset_id = asset_id
         self.native_symbol = native_symbol
         self.price = price
@@ -180,7 +186,11 @@ class FastPrice:
 
     @property
     def key(self) -> bytes:
-        return self.symbol.encode()
+        """``PriceEvent.key``: the symbol, qualified only for derivatives and unknown assets."""
+        asset_id = self.asset_id
+        if self.market is None and (asset_id is None or ":" not in asset_id):
+            return self.symbol.encode()
+        return price_key(self.symbol, self.market, asset_id).encode()
 
     def to_json(self) -> bytes:
         if self.wire is not None:
@@ -194,6 +204,7 @@ class FastPrice:
             self.quote,
             self.asset_id,
             self.native_symbol,
+            self.market,
         )
         middle = _middles.get(ident)
         if middle is None:
@@ -252,6 +263,8 @@ class FastPrice:
                 raise ValueError(f"change_24h_pct {change} is below -100")
         for contributor in self.contributors:
             limits.check_identifier(contributor, "contributor")
+        if self.market not in _MARKETS:
+            raise ValueError(f"market {self.market!r} is not spot, perpetual or future")
         limits.check_event_time(self.event_time, self.received_at)
 
     def __repr__(self) -> str:
@@ -311,7 +324,7 @@ def middle_of(
     asset_id: str | None, native: str | None,
 ) -> str:  # fmt: skip
     """The constant JSON of one instrument and kind (see ``_middle``)."""
-    ident = (source, kind, symbol, base, quote, asset_id, native)
+    ident = (source, kind, symbol, base, quote, asset_id, native, None)
     middle = _middles.get(ident)
     return _middle(*ident) if middle is None else middle
 

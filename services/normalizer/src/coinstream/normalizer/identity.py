@@ -15,12 +15,37 @@ codes; a symbol that cannot be split unambiguously raises ``UnknownInstrumentErr
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from coinstream.normalizer.errors import UnknownInstrumentError
+
+_HEX_ADDRESS = re.compile(r"0[xX][0-9a-fA-F]+")
+_CODE_UNSAFE = re.compile(r"[^A-Za-z0-9.+$]")
+
+
+def contract_address(address: str) -> str:
+    """A contract address or token denom in the form to compare and store, per chain family.
+
+    Hex addresses (``0x`` + hex digits: EVM chains, and the hex forms of Starknet, Aptos and
+    Sui object ids) are case-insensitive and become lowercase (EIP-55 mixed case is only a
+    checksum). Everything else is case-sensitive and kept as it is: Solana and Tron base58,
+    Bitcoin-like addresses, Cosmos denoms (``factory/osmo1.../uDenom``, ``ibc/27394FB0...``),
+    Sui type tags (``0x2::sui::SUI``: only the hex prefix is an address)."""
+    address = address.strip()
+    if _HEX_ADDRESS.fullmatch(address):
+        return address.lower()
+    return address
+
+
+def code_from_id(source_id: str) -> str:
+    """An asset code derived from a provider id when no ticker is known (``uniswap-2`` ->
+    ``UNISWAP.2``): upper case, characters outside the code grammar become ``.``."""
+    code = _CODE_UNSAFE.sub(".", source_id.upper())[:32]
+    return code if code[:1].isalnum() else f"X{code[:31]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +129,11 @@ class Registry:
     venue_codes: dict[str, dict[str, str]] = field(default_factory=lambda: DEFAULT_VENUE_CODES)
     unmapped: set[str] = field(default_factory=set)
     memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    new_instruments: dict[tuple[str, str], Instrument] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    """Venue instruments resolved for the first time, (venue, native) -> instrument: the
+    caller announces each when the first valid event of it is published, and removes it."""
     """Parsers' hot-path caches derived from this registry's lookups (bounded by the parsers)."""
 
     def __post_init__(self) -> None:
@@ -113,6 +143,7 @@ class Registry:
         self._by_cmc: dict[int, Asset] = {}
         self._by_contract: dict[tuple[str, str], Asset] = {}
         self._instruments: dict[tuple[str, str], Instrument] = {}
+        self._cg_codes: dict[str, str] = {}
         for asset in self.assets:
             self.add(asset)
         self.quotes = tuple(sorted(self.quotes, key=len, reverse=True))
@@ -127,7 +158,7 @@ class Registry:
         if asset.cmc is not None:
             self._by_cmc[asset.cmc] = asset
         for chain, contract in asset.platforms:
-            self._by_contract[(chain.lower(), contract.lower())] = asset
+            self._by_contract[(chain.lower(), contract_address(contract))] = asset
 
     @classmethod
     def from_file(cls, path: Path | None) -> Registry:
@@ -170,6 +201,20 @@ class Registry:
         self._report(f"coingecko:{cg_id}")
         return f"coingecko:{cg_id}"
 
+    def learn_coingecko_code(self, cg_id: str, code: str) -> None:
+        """Remember the ticker CoinGecko gives an id (``/coins/markets``, ``/coins/{id}``) for
+        endpoints that carry none (``/simple/price``)."""
+        if code and len(self._cg_codes) < 100_000:
+            self._cg_codes[cg_id] = code
+
+    def coingecko_code(self, cg_id: str) -> str:
+        """The code of a CoinGecko id: the registry's, else the ticker learned from CoinGecko,
+        else one derived from the id (``code_from_id``)."""
+        asset = self._by_cg.get(cg_id)
+        if asset is not None:
+            return asset.code
+        return self._cg_codes.get(cg_id) or code_from_id(cg_id)
+
     def by_cmc(self, cmc_id: int) -> str:
         asset = self._by_cmc.get(cmc_id)
         if asset is not None:
@@ -178,7 +223,7 @@ class Registry:
         return f"cmc:{cmc_id}"
 
     def by_contract(self, chain: str, contract: str) -> str:
-        key = (chain.lower(), contract.lower())
+        key = (chain.lower(), contract_address(contract))
         asset = self._by_contract.get(key)
         if asset is not None:
             return asset.id
@@ -213,6 +258,7 @@ class Registry:
         inst = Instrument(f"{base}-{quote}", base, quote, asset_id, native)
         if len(self._instruments) < 100_000:
             self._instruments[(venue, native)] = inst
+            self.new_instruments[(venue, native)] = inst
         return inst
 
     def _split(self, venue: str, native: str, hint: str | None) -> tuple[str, str]:

@@ -59,7 +59,9 @@ def price_entry_from_json(value: bytes) -> PriceEntry | None:
         return None  # the consolidated_prices table: the model path
     event_time, received_at = record.event_time, record.received_at
     et, ra = p.event_time, p.received_at
-    kind, side, revision = p.kind, p.side, p.revision
+    kind, side, revision, market = p.kind, p.side, p.revision, p.market
+    if market == "spot":  # stored as NULL, like an absent market
+        market = None
     eid, src, sym, base, quote = p.event_id, p.source, p.symbol, p.base, p.quote
     aid, nat, tid = p.asset_id, p.native_symbol, p.trade_id
     price, size, bid, bid_size, ask, ask_size = (
@@ -76,6 +78,7 @@ def price_entry_from_json(value: bytes) -> PriceEntry | None:
         eid,
         src,
         kind,
+        market,
         sym,
         base,
         quote,
@@ -109,7 +112,8 @@ def price_entry_from_json(value: bytes) -> PriceEntry | None:
         tid = None if tid is None else escape(tid)
     n = NULL
     line = (
-        f"{et if _canonical_ts(et) else timestamp(event_time)}\t{eid}\t{src}\t{kind}\t{sym}\t"
+        f"{et if _canonical_ts(et) else timestamp(event_time)}\t{eid}\t{src}\t{kind}\t"
+        f"{n if market is None else market}\t{sym}\t"
         f"{base}\t{quote}\t{n if aid is None else aid}\t{n if nat is None else nat}\t"
         f"{n if price is None else price}\t{n if size is None else size}\t"
         f"{n if side is None else side}\t{n if tid is None else tid}\t"

@@ -14,6 +14,7 @@ from coinstream.schemas import (
     PriceEvent,
     SentimentEvent,
     ServiceHealthEvent,
+    price_key,
 )
 from coinstream.sink_postgres.tables import (
     ALERT_EVENTS,
@@ -68,6 +69,7 @@ def price_rows(e: PriceEvent) -> TableRows:
         e.event_id,
         e.source,
         e.kind,
+        None if e.market == "spot" else e.market,  # spot is stored as NULL, like absent
         e.symbol,
         e.base,
         e.quote,
@@ -130,7 +132,8 @@ def sentiment_row(e: SentimentEvent) -> Row:
 
 
 def metadata_rows(e: AssetMetadataEvent) -> TableRows:
-    """Assets, exchanges and DEX pairs get a current row; instruments map venue pairs."""
+    """Assets, exchanges and DEX pairs get a current row (the event's own values; the store
+    merges it with the stored row, see ``entities``); instruments map venue pairs."""
     common = (
         e.entity_id,
         e.name,
@@ -144,6 +147,12 @@ def metadata_rows(e: AssetMetadataEvent) -> TableRows:
         e.received_at,
         e.model_dump_json(exclude_none=True),
     )
+    merge: tuple[Any, ...] = (
+        "{}",
+        e.source,
+        [],
+        e.event_time,
+    )  # MERGE_COLUMNS of an event on its own
     if e.entity == "asset":
         return [
             (
@@ -157,6 +166,7 @@ def metadata_rows(e: AssetMetadataEvent) -> TableRows:
                     e.circulating_supply,
                     e.total_supply,
                     e.max_supply,
+                    *merge,
                 ),
             )
         ]
@@ -171,6 +181,8 @@ def metadata_rows(e: AssetMetadataEvent) -> TableRows:
                     e.trust_score,
                     e.volume_24h,
                     _json(e.links),
+                    e.volume_unit,
+                    *merge,
                 ),
             )
         ]
@@ -186,6 +198,8 @@ def metadata_rows(e: AssetMetadataEvent) -> TableRows:
                     e.base_asset_id,
                     e.quote_asset_id,
                     e.volume_24h,
+                    e.volume_unit,
+                    *merge,
                 ),
             )
         ]
@@ -194,15 +208,20 @@ def metadata_rows(e: AssetMetadataEvent) -> TableRows:
 
 def instrument_row(e: AssetMetadataEvent) -> Row:
     """An instrument metadata event: venue from ``attributes['venue']`` (else the source),
-    symbol from ``symbol`` (else the entity id), base/quote from the attributes if given."""
+    symbol from ``symbol`` (else the entity id), market and base/quote from the attributes if
+    given; keyed like its prices (``price_key``)."""
     attrs = e.attributes
     venue = str(attrs.get("venue") or e.source)
     symbol = e.symbol or e.entity_id.removeprefix("instrument:")
     base, _, quote = symbol.partition("-")
     native = attrs.get("native_symbol") or e.source_ids.get(venue)
+    market = attrs.get("market")
+    market = str(market) if market not in (None, "spot") else None
     return (
         venue,
+        price_key(symbol, market, e.base_asset_id),
         symbol,
+        market,
         str(native) if native is not None else None,
         str(attrs.get("base") or base or "") or None,
         str(attrs.get("quote") or quote or "") or None,
@@ -296,15 +315,16 @@ _P_BASE = PRICES.index("base")
 _P_QUOTE = PRICES.index("quote")
 _P_ASSET = PRICES.index("asset_id")
 _P_NATIVE = PRICES.index("native_symbol")
+_P_MARKET = PRICES.index("market")
 
 
 def instruments_from_prices(rows: list[Row]) -> tuple[list[Row], list[int]]:
-    """One ``instruments`` row per (venue, symbol) seen in price rows: first and last seen,
-    native symbol and base/quote as last reported. Returns the rows and, for each, the index
-    of the price row it was last updated from (to name an origin record)."""
-    seen: dict[tuple[str, str], list[Any]] = {}
+    """One ``instruments`` row per venue instrument (venue and price key) seen in price rows:
+    first and last seen, native symbol and base/quote as last reported. Returns the rows and,
+    for each, the index of the price row it was last updated from (to name an origin record)."""
+    seen: dict[tuple[str, str, str | None, str | None], list[Any]] = {}
     for i, r in enumerate(rows):
-        key = (r[_P_SOURCE], r[_P_SYMBOL])
+        key = (r[_P_SOURCE], r[_P_SYMBOL], r[_P_MARKET], r[_P_ASSET])
         t = r[_P_TIME]
         cur = seen.get(key)
         if cur is None:
@@ -315,15 +335,17 @@ def instruments_from_prices(rows: list[Row]) -> tuple[list[Row], list[int]]:
                 cur[1], cur[2], cur[3] = t, r, i
     out: list[Row] = []
     index: list[int] = []
-    for (venue, symbol), (first, last, r, i) in seen.items():
+    for (venue, symbol, market, asset_id), (first, last, r, i) in seen.items():
         out.append(
             (
                 venue,
+                price_key(symbol, market, asset_id),
                 symbol,
+                market,
                 r[_P_NATIVE],
                 r[_P_BASE],
                 r[_P_QUOTE],
-                r[_P_ASSET],
+                asset_id,
                 None,
                 None,
                 None,

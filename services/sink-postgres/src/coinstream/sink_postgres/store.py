@@ -17,11 +17,18 @@ import asyncpg
 
 from coinstream.runtime import ResourceClosedError
 from coinstream.sink_postgres.batch import RecordLike, TableBatch, split_rounds
+from coinstream.sink_postgres.entities import HISTORY_COLUMNS, Current, current_from_db, fold
 from coinstream.sink_postgres.errors import DatabaseUnavailable, is_row_error
 from coinstream.sink_postgres.isolate import isolate
 from coinstream.sink_postgres.tables import TABLES, Row, Table
 
 log = logging.getLogger(__name__)
+
+_HISTORY_SQL = (
+    f"INSERT INTO metadata_history ({', '.join(HISTORY_COLUMNS)}) "
+    f"VALUES ({', '.join(f'${i + 1}' for i in range(len(HISTORY_COLUMNS)))}) "
+    "ON CONFLICT (entity_id, valid_from) DO NOTHING"
+)
 
 
 @dataclass(slots=True)
@@ -73,6 +80,15 @@ class Store:
         }
         self._tables = tuple(tables)
         self._upsert_sql = {t.name: t.upsert_sql() for t in self._tables}
+        self._select_current_sql = {
+            t.name: (
+                "SELECT entity_id, data::text AS data, field_sources::text AS field_sources,"
+                f" changed_by, changed_fields, version_since FROM {t.name}"
+                " WHERE entity_id = ANY($1::text[]) ORDER BY entity_id FOR UPDATE"
+            )
+            for t in self._tables
+            if t.merged
+        }
         self._conn: asyncpg.Connection | None = None
         self._closed = False
 
@@ -167,6 +183,8 @@ class Store:
         table, rows = tb.table, tb.rows
         if not rows:
             return 0
+        if table.merged:
+            return await self._upsert_merged(conn, table, rows)
         if table.versioned:
             return await self._upsert_versions(conn, table, rows)
         if tb.lines is not None:  # pre-encoded: text COPY costs the client almost nothing
@@ -189,6 +207,33 @@ class Store:
             changed += _affected(await conn.execute(self._upsert_sql[table.name]))
             await conn.execute(f"DELETE FROM {table.staging}")
         return changed
+
+    async def _upsert_merged(
+        self, conn: asyncpg.Connection, table: Table, rows: Sequence[Row]
+    ) -> int:
+        """Entity events folded into the stored rows (locked), written only if they changed
+        something; superseded versions go to ``metadata_history`` (see ``entities``)."""
+        ids = sorted({row[0] for row in rows})
+        stored: dict[str, Current] = {}
+        for record in await conn.fetch(self._select_current_sql[table.name], ids):
+            try:
+                stored[record["entity_id"]] = current_from_db(record)
+            except ValueError as exc:  # written under an older contract: start afresh
+                log.warning(
+                    "stored entity no longer meets the contract; rebuilt from new events",
+                    extra={"entity_id": record["entity_id"], "error": str(exc)[:300]},
+                )
+        folded = fold(table, stored, rows)
+        if folded.history:
+            await conn.executemany(_HISTORY_SQL, folded.history)
+        if not folded.current:
+            return 0
+        await conn.copy_records_to_table(
+            table.staging, records=folded.current, columns=table.columns
+        )
+        await conn.execute(self._upsert_sql[table.name])
+        await conn.execute(f"DELETE FROM {table.staging}")
+        return len(folded.current)
 
     async def _write_isolating(
         self, conn: asyncpg.Connection, batches: Sequence[TableBatch]

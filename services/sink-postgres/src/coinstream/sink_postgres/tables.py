@@ -23,7 +23,8 @@ class Table:
     what makes replays and older revisions harmless. ``update``: the ``SET`` list (default:
     every non-key column from ``EXCLUDED``). ``merge``: combines two rows with one key instead of
     choosing one (used for first/last-seen bookkeeping). ``versioned``: every distinct version
-    (key + rank) in a batch is written, oldest first, so history triggers see each change.
+    (key + rank) in a batch is kept, oldest first. ``merged``: rows are entity events folded
+    field by field into the stored row (``entities.fold``) before they are written.
     """
 
     name: str
@@ -38,6 +39,7 @@ class Table:
     merge: Merge | None = None
     versioned: bool = False
     sort_rows: bool = False
+    merged: bool = False
     _key_idx: tuple[int, ...] = field(init=False, repr=False, compare=False)
     _rank_idx: tuple[int, ...] = field(init=False, repr=False, compare=False)
     _key_get: Callable[[Row], Any] = field(init=False, repr=False, compare=False)
@@ -117,7 +119,27 @@ _ENTITY_COMMON = (
     "received_at",
     "data",
 )
-_ENTITY_GUARD = "(EXCLUDED.event_time, EXCLUDED.revision) > ({t}.event_time, {t}.revision)"
+MERGE_COLUMNS = ("field_sources", "changed_by", "changed_fields", "version_since")
+"""The columns after an entity's event columns: how the merge arrived at the row."""
+
+
+def _entity_table(name: str, *columns: str) -> Table:
+    """A current-state entity table: rows are merged with the stored row (``entities``), so
+    the upsert writes what the merge decided."""
+    all_columns = (*_ENTITY_COMMON, *columns, *MERGE_COLUMNS)
+    update = ", ".join(f"{c} = EXCLUDED.{c}" for c in all_columns if c != "entity_id")
+    return Table(
+        name,
+        all_columns,
+        key=("entity_id",),
+        rank=("event_time", "revision"),
+        guard=None,
+        update=update + ", updated_at = now()",
+        versioned=True,
+        sort_rows=True,
+        merged=True,
+    )
+
 
 PRICES = Table(
     "prices",
@@ -126,6 +148,7 @@ PRICES = Table(
         "event_id",
         "source",
         "kind",
+        "market",
         "symbol",
         "base",
         "quote",
@@ -227,56 +250,37 @@ SENTIMENT = Table(
     segment_by=("subject", "metric"),
 )
 
-ASSETS = Table(
+ASSETS = _entity_table(
     "assets",
-    (
-        *_ENTITY_COMMON,
-        "categories",
-        "source_ids",
-        "platforms",
-        "links",
-        "circulating_supply",
-        "total_supply",
-        "max_supply",
-    ),
-    key=("entity_id",),
-    rank=("event_time", "revision"),
-    guard=_ENTITY_GUARD,
-    versioned=True,
-    sort_rows=True,
+    "categories",
+    "source_ids",
+    "platforms",
+    "links",
+    "circulating_supply",
+    "total_supply",
+    "max_supply",
 )
 
-EXCHANGES = Table(
-    "exchanges",
-    (*_ENTITY_COMMON, "country", "year_established", "trust_score", "volume_24h", "links"),
-    key=("entity_id",),
-    rank=("event_time", "revision"),
-    guard=_ENTITY_GUARD,
-    versioned=True,
-    sort_rows=True,
+EXCHANGES = _entity_table(
+    "exchanges", "country", "year_established", "trust_score", "volume_24h", "links", "volume_unit"
 )
 
-DEX_PAIRS = Table(
+DEX_PAIRS = _entity_table(
     "dex_pairs",
-    (
-        *_ENTITY_COMMON,
-        "network",
-        "dex",
-        "contract_address",
-        "base_asset_id",
-        "quote_asset_id",
-        "volume_24h",
-    ),
-    key=("entity_id",),
-    rank=("event_time", "revision"),
-    guard=_ENTITY_GUARD,
-    versioned=True,
-    sort_rows=True,
+    "network",
+    "dex",
+    "contract_address",
+    "base_asset_id",
+    "quote_asset_id",
+    "volume_24h",
+    "volume_unit",
 )
 
 _INSTRUMENT_COLUMNS = (
     "venue",
+    "instrument_key",
     "symbol",
+    "market",
     "native_symbol",
     "base",
     "quote",
@@ -290,12 +294,14 @@ _INSTRUMENT_COLUMNS = (
 )
 _FIRST = _INSTRUMENT_COLUMNS.index("first_seen")
 _LAST = _INSTRUMENT_COLUMNS.index("last_seen")
-_INSTRUMENT_FILL = ("native_symbol", "base", "quote", "base_asset_id", "quote_asset_id")
+_INSTRUMENT_FILL = ("market", "native_symbol", "base", "quote", "base_asset_id", "quote_asset_id")
 
 INSTRUMENTS = Table(
     "instruments",
     _INSTRUMENT_COLUMNS,
-    key=("venue", "symbol"),
+    # the price key: the symbol, qualified by market for derivatives and by asset id for an
+    # asset the registry lacks (coinstream.schemas.price_key), so no two instruments collide
+    key=("venue", "instrument_key"),
     rank=("last_seen",),
     update=", ".join(
         [

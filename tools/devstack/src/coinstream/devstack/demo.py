@@ -107,6 +107,7 @@ async def _print_guide(
         example=Path(_short_path(REPO_ROOT / "examples" / "consume_prices.py")),
         rules_file=Path(_short_path(cfg.rules_file)),
         local_broker=cfg.local_broker,
+        sim_smtp=f"127.0.0.1:{sim.smtp_port}",
     )
     text = guide(
         started,
@@ -169,12 +170,14 @@ async def run_demo() -> int:
         sim.start()
         _say(
             f"Simulator: {sim.base_url} (Binance, Coinbase, Kraken, CoinGecko, CMC, DEX, F&G, Slack)"
+            f", SMTP receiver 127.0.0.1:{sim.smtp_port} (ALERTS_SMTP__HOST/PORT)"
         )
 
         cfg = StackConfig(
             bootstrap=bootstrap,
             database_url=database_url,
             sim_http=sim.base_url,
+            sim_smtp_port=sim.smtp_port,
             topic_prefix=prefix,
             local_broker=not external_kafka,
             log_dir=log_dir,

@@ -17,13 +17,14 @@ from typing import Any
 
 import yaml
 
-# Faults the simulator understands (tools/market-sim: wsfaults.py, rest.py, webhook.py).
+# Faults the simulator understands (tools/market-sim: wsfaults.py, rest.py, webhook.py, smtp.py).
 FAULTS = (
     "<venue>.silent true | <venue>.disconnect N | <venue>.reject N | <venue>.gap N | "
     "<venue>.duplicate N | <venue>.reorder N | <venue>.no_pong true (venue: binance, coinbase, "
     "kraken); <provider>.faults [{kind: status|rate_limit|malformed|slow, count: N}] (provider: "
-    "coingecko, coinmarketcap, cmc-dex, feargreed); webhook.500 N"
+    "coingecko, coinmarketcap, cmc-dex, feargreed); webhook.500 N; smtp.reject 451|554"
 )
+SPREAD_VENUE = "kraken"  # lists BTC-USD and ETH-USD next to Coinbase in the demo
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Started:
     example: Path  # examples/consume_prices.py
     rules_file: Path
     local_broker: bool
+    sim_smtp: str | None = None  # host:port of the simulator's SMTP receiver
 
 
 def _post(sim_url: str, path: str, body: Mapping[str, Any]) -> str:
@@ -65,10 +67,11 @@ def trigger(rule: Mapping[str, Any], sim_url: str, prices: Mapping[str, Decimal]
     if kind == "percent_change":
         target = _moved(now, float(rule.get("percent", 5)) + 1)
         return _post(sim_url, "/_sim/price", {"symbol": symbol, "price": target})
-    if kind == "spread" and len(symbols) > 1:
-        other = symbols[1]
-        target = _moved(prices.get(symbol, Decimal(0)), float(rule.get("percent", 1)) + 1)
-        return _post(sim_url, "/_sim/price", {"symbol": other, "price": target})
+    if kind == "spread":
+        percent = float(rule.get("percent", 1)) + 1
+        body = {"venue": SPREAD_VENUE, "percent": percent}
+        command = _post(sim_url, "/_sim/diverge", body)
+        return f"{command}   (Kraken {percent:g}% off the market; percent null ends it)"
     if kind == "feed_status":
         return _post(sim_url, "/_sim/faults", {"name": "binance.gap", "value": 5})
     if kind == "no_data":
@@ -126,10 +129,18 @@ def guide(
         + _post(s.sim_url, "/_sim/faults", {"name": "kraken.disconnect", "value": 1})
         + "   (value null clears)",
         f"            {FAULTS}",
+        "  diverge:  "
+        + _post(s.sim_url, "/_sim/diverge", {"venue": SPREAD_VENUE, "percent": 2})
+        + "   (percent null ends it)",
         f"  metadata: curl -s {s.sim_url}/coingecko/api/v3/coins/bitcoin   (assets, exchanges "
         "and DEX pairs go to the compacted metadata topic and the assets/exchanges/dex_pairs "
         "tables)",
+        "  rename:   "
+        + _post(s.sim_url, "/_sim/assets/bitcoin", {"name": "Bitcoin (renamed)"})
+        + "   (name, description, links)",
         f"  Slack messages received: curl -s {s.sim_url}/_sim/recordings/slack",
+        f"  emails received: curl -s {s.sim_url}/_sim/recordings/smtp"
+        + (f"   (SMTP receiver {s.sim_smtp})" if s.sim_smtp else ""),
         f"Alert rules ({s.rules_file}) and how to trigger each:",
     ]
     width = max((len(str(r["id"])) for r in rules), default=0)

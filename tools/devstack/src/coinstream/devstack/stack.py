@@ -54,6 +54,7 @@ class StackConfig:
     ws_venues: tuple[str, ...] = ("binance", "coinbase", "kraken")
     rest_sources: tuple[str, ...] = ("coingecko", "coinmarketcap", "cmc-dex", "feargreed")
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    sim_smtp_port: int | None = None  # the simulator's SMTP receiver, for email alerts
 
     @property
     def sim_ws(self) -> str:
@@ -106,6 +107,9 @@ def service_env(name: str, cfg: StackConfig, http_port: int) -> dict[str, str]:
             env[f"{p}{s}__ENABLED"] = str(source in cfg.rest_sources).lower()
             env[f"{p}{s}__BASE_URL"] = base
             env[f"{p}{s}__INTERVAL_S"] = str(cfg.rest_interval_s)
+            # The providers' free-plan request budgets (CoinGecko: 30 calls a minute) would
+            # stall short demo intervals for most of a minute; the simulator has no quota.
+            env[f"{p}{s}__CALLS_PER_MINUTE"] = "600"
         env[f"{p}COINMARKETCAP__API_KEY"] = "demo-key"
         env[f"{p}CMC_DEX__API_KEY"] = "demo-key"
         # The default CMC budget is the Basic plan's 333 credits/day, which short demo
@@ -120,6 +124,9 @@ def service_env(name: str, cfg: StackConfig, http_port: int) -> dict[str, str]:
         env["ALERTS_SLACK_WEBHOOK_URL"] = f"{cfg.sim_http}/slack/webhook/T000/B000/demo"
         env["ALERTS_TELEGRAM_BOT_TOKEN"] = "123456:demo-token"
         env["ALERTS_TELEGRAM_API_URL"] = f"{cfg.sim_http}/telegram"
+        if cfg.sim_smtp_port is not None:
+            env["ALERTS_SMTP__HOST"] = "127.0.0.1"
+            env["ALERTS_SMTP__PORT"] = str(cfg.sim_smtp_port)
     env |= cfg.extra_env.get(name, {})
     return env
 
@@ -183,10 +190,17 @@ class ServiceProcess:
 
 
 class SimulatorProcess:
-    """The market simulator as a separate process."""
+    """The market simulator as a separate process (HTTP on ``port``, SMTP on ``smtp_port``)."""
 
-    def __init__(self, port: int = 0, rate: float = 5.0, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        rate: float = 5.0,
+        log_path: Path | None = None,
+        smtp_port: int = 0,
+    ) -> None:
         self.port = port or free_port()
+        self.smtp_port = smtp_port or free_port()
         self.rate = rate
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
@@ -210,6 +224,8 @@ class SimulatorProcess:
                 str(self.port),
                 "--rate",
                 str(self.rate),
+                "--smtp-port",
+                str(self.smtp_port),
             ],
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -133,14 +133,15 @@ async def view_names(database_url: str) -> list[str]:
 
 
 async def webhook_deliveries(sim_http: str) -> dict[str, int]:
-    """How many notifications the simulator's chat receivers recorded, per receiver."""
+    """How many notifications the simulator's receivers (chat, webhook, SMTP) recorded."""
     try:
         async with httpx.AsyncClient(timeout=5) as http:
             state = (await http.get(f"{sim_http}/_sim/state")).json()
     except (httpx.HTTPError, ValueError):
         return {}
     recs = state.get("recordings", {})
-    return {k: v for k, v in recs.items() if k in {"slack", "telegram", "discord", "webhook"}}
+    receivers = {"slack", "telegram", "discord", "webhook", "smtp"}
+    return {k: v for k, v in recs.items() if k in receivers}
 
 
 def _short(topic: str, prefix: str) -> str:

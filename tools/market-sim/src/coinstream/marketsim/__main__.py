@@ -1,5 +1,5 @@
-"""``coinstream-market-sim --port 8900 --rate 5`` (or ``python -m coinstream.marketsim``): run
-the market simulator."""
+"""``coinstream-market-sim --port 8900 --rate 5 --smtp-port 8925`` (or ``python -m
+coinstream.marketsim``): run the market simulator; it prints where it listens."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from coinstream.marketsim.server import SimServer
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    server = SimServer(Market(rate=args.rate, seed=args.seed), host=args.host, port=args.port)
+    market = Market(rate=args.rate, seed=args.seed, aggregator_lag=args.aggregator_lag)
+    server = SimServer(market, host=args.host, port=args.port, smtp_port=args.smtp_port)
     await server.start()
     print(f"market simulator on {server.base_url}", flush=True)
+    print(f"SMTP receiver on {args.host}:{server.smtp_port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -31,8 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="coinstream-market-sim",
         description="Simulate every Coinstream source (Binance, Coinbase, Kraken, CoinGecko, "
-        "CoinMarketCap, CMC DEX, Fear & Greed) and chat receiver on one port, with price, "
-        "metadata and fault controls under /_sim/.",
+        "CoinMarketCap, CMC DEX, Fear & Greed) and chat receiver on one port and an SMTP "
+        "receiver on another, with price, divergence, metadata and fault controls under /_sim/.",
     )
     version = importlib.metadata.version("coinstream-market-sim")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version}")
@@ -40,6 +42,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8900)
     parser.add_argument("--rate", type=float, default=5.0, help="trades/s per instrument")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--smtp-port", type=int, default=0, help="SMTP receiver port (default: any free port)"
+    )
+    parser.add_argument(
+        "--aggregator-lag",
+        type=float,
+        default=1.0,
+        help="scale of the aggregators' lag behind the fair value (0: none)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     asyncio.run(_serve(args))

@@ -13,6 +13,9 @@ server can send them, independent of the market rate.
 REST trade history: ``GET /binance/api/v3/historicalTrades?symbol=BTCUSDT&fromId=N&limit=M``
 (limit default 500, at most 1000; without ``fromId`` the newest trades), serving the very
 trades the streams sent, with the faults of ``history``.
+
+Prices are the market's as Binance sees it (``PROFILE``: the deepest books, so the smallest
+basis and the fastest feed; see ``market.VenueView``).
 """
 
 from __future__ import annotations
@@ -32,12 +35,15 @@ import orjson
 from aiohttp import web
 
 from coinstream.marketsim.app import SIM_KEY, Simulator
+from coinstream.marketsim.fairvalue import VenueProfile
 from coinstream.marketsim.history import answer_fault, available
 from coinstream.marketsim.market import Quote, Trade
 from coinstream.marketsim.wsfaults import Wire, cancel, reject_upgrade, websocket
 
 log = logging.getLogger(__name__)
 
+VENUE = "binance"
+PROFILE = VenueProfile(basis_bp=2.0, drift_bp=1.0, cadence_s=0.5, jitter_bp=0.5, latency_s=0.03)
 _EIGHT = Decimal("0.00000001")
 CONTROL_LIMIT_PER_S = 5
 TICKER_INTERVAL_S = 1.0
@@ -198,6 +204,7 @@ class _Connection:
         self, sim: Simulator, wire: Wire, streams: set[str], registry: set[_Connection]
     ) -> None:
         self.sim = sim
+        self.view = sim.market.venue(VENUE)
         self.registry = registry
         self.shutdown_task: asyncio.Task[None] | None = None
         self.wire = wire
@@ -211,7 +218,7 @@ class _Connection:
     def _stat(self, symbol: str) -> _Stats:
         st = self.stats.get(symbol)
         if st is None:
-            p = self.sim.market.price(symbol)
+            p = self.view.price(symbol)
             st = self.stats[symbol] = _Stats(p, p, p, p)
         return st
 
@@ -233,8 +240,8 @@ class _Connection:
                 await self._emit(f"{lower}@bookTicker", book_ticker_payload(tick), False)
 
     async def pump(self) -> None:
-        with self.sim.market.subscribe() as sub:
-            async for tick in sub:
+        with self.view.subscribe() as feed:
+            async for tick in feed:
                 await self.on_tick(tick)
 
     async def firehose(self) -> None:
@@ -249,7 +256,7 @@ class _Connection:
             symbol = self.by_lower.get(lower)
             if symbol is None or kind not in ("trade", "bookTicker"):
                 continue
-            price = _dec(self.sim.market.price(symbol))
+            price = _dec(self.view.price(symbol))
             upper = venue_symbol(symbol)
             if kind == "trade":
                 head = f'{{"stream":"{stream}","data":{{"e":"trade","E":'
@@ -348,13 +355,13 @@ class _Connection:
 
 async def combined_stream(request: web.Request) -> web.StreamResponse:
     sim = request.app[SIM_KEY]
-    rejected = reject_upgrade(sim, "binance")
+    rejected = reject_upgrade(sim, VENUE)
     if rejected is not None:
         return rejected
     streams = {s for s in request.query.get("streams", "").split("/") if s}
     ws = websocket(max_msg_size=4096)
     await ws.prepare(request)
-    wire = Wire(sim, "binance", ws, request)
+    wire = Wire(sim, VENUE, ws, request)
     registry = request.app[CONNECTIONS]
     conn = _Connection(sim, wire, streams, registry)
     registry.add(conn)
@@ -404,7 +411,7 @@ async def historical_trades(request: web.Request) -> web.Response:
     sim = request.app[SIM_KEY]
     fault = await answer_fault(
         sim,
-        "binance",
+        VENUE,
         request,
         {
             "code": -1003,
@@ -429,7 +436,7 @@ async def historical_trades(request: web.Request) -> web.Response:
         return web.json_response(
             {"code": -1100, "msg": "Illegal characters found in parameter 'limit'."}, status=400
         )
-    trades = available(sim, "binance", symbol)
+    trades = available(sim, VENUE, symbol)
     if not trades:
         return web.json_response([])
     first = trades[0].trade_id
@@ -437,12 +444,14 @@ async def historical_trades(request: web.Request) -> web.Response:
         start = max(0, len(trades) - limit)
     else:
         start = max(0, start_id - first)
+    view = sim.market.venue(VENUE)
     return web.json_response(
-        [history_item(t) for t in itertools.islice(trades, start, start + limit)]
+        [history_item(view.trade(t)) for t in itertools.islice(trades, start, start + limit)]
     )
 
 
 def setup(app: web.Application, sim: Simulator) -> None:
+    sim.market.venue(VENUE, PROFILE)
     app[CONNECTIONS] = set()
     app.router.add_get("/binance/stream", combined_stream)
     app.router.add_get("/binance/api/v3/historicalTrades", historical_trades)

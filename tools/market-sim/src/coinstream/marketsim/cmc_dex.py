@@ -3,7 +3,8 @@
 Bodies follow the spec shape (``DexSpotPairDTO``): ids are strings, ``quote`` is an array of
 ``{convert_id, price, ...}``, each pair carries a ``scroll_id``; the envelope is the usual CMC
 ``{"data": [...], "status": {...}}``. Paging: a page holds ``limit`` pairs; pass the last
-pair's ``scroll_id`` to get the next page. Prices follow the market (PEPE, ETH, SOL, BTC).
+pair's ``scroll_id`` to get the next page. Prices follow the fair values of PEPE, ETH, SOL and
+BTC ``LAG`` behind (on-chain pools re-price as arbitrage reaches them).
 Set ``sim.faults["cmc-dex.quote_as_map"] = True`` to emit ``quote`` as a map keyed by convert
 id instead. Keys and faults as for CoinMarketCap, under provider name ``cmc-dex``.
 """
@@ -16,9 +17,10 @@ from typing import Any
 from aiohttp import web
 
 from coinstream.marketsim.app import Simulator
+from coinstream.marketsim.assets import BY_SYMBOL
 from coinstream.marketsim.coinmarketcap import error_response, gate, status_object
+from coinstream.marketsim.fairvalue import AggregatorProfile
 from coinstream.marketsim.rest import (
-    BY_SYMBOL,
     change_24h_pct,
     iso_ms,
     json_response,
@@ -28,6 +30,8 @@ from coinstream.marketsim.rest import (
 
 PROVIDER = "cmc-dex"
 PREFIX = "/cmc/v4/dex"
+LAG = AggregatorProfile(delay_s=2.0, window_s=3.0)
+"""DEX pools quote the fair value of 2 to 5 seconds ago (averaged)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +108,14 @@ _UNDERLYING = {"WETH": "ETH", "WBTC": "BTC"}
 
 def _usd(sim: Simulator, symbol: str) -> float:
     asset = BY_SYMBOL.get(_UNDERLYING.get(symbol, symbol))
-    return 1.0 if asset is None else float(price(sim, asset))
+    return 1.0 if asset is None else float(price(sim, asset, LAG))
 
 
 def pair_payload(sim: Simulator, pair: Pair, index: int, quote_as_map: bool) -> dict[str, Any]:
     base_usd = _usd(sim, pair.base)
     quote_usd = _usd(sim, pair.quote)
     asset = BY_SYMBOL.get(_UNDERLYING.get(pair.base, pair.base))
-    change = change_24h_pct(sim, asset) if asset else 0.0
+    change = change_24h_pct(sim, asset, LAG) if asset else 0.0
     liquidity = pair.pooled_base * base_usd * 2
     quote = {
         "convert_id": "2781",
@@ -119,8 +123,9 @@ def pair_payload(sim: Simulator, pair: Pair, index: int, quote_as_map: bool) -> 
         "price_by_quote_asset": base_usd / quote_usd,
         "liquidity": liquidity,
         "volume_24h": liquidity * 0.4,
-        "percent_change_price_1h": change / 24,
-        "percent_change_price_24h": change,
+        # fractions, as CMC's DEX API sends them (0.0123 is +1.23 %)
+        "percent_change_price_1h": change / 2400,
+        "percent_change_price_24h": change / 100,
         "fully_diluted_value": base_usd * 1e9,
         "24h_buy_volume": liquidity * 0.21,
         "24h_sell_volume": liquidity * 0.19,

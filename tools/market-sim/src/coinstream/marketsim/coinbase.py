@@ -8,7 +8,8 @@ connection is subscribed to. Messages are ``{"channel", "client_id", "timestamp"
 ``ticker`` (snapshot then one update per trade), ``market_trades`` (snapshot of recent trades,
 then updates), ``heartbeats`` (every second, ``heartbeat_counter`` as a string). More than 8
 incoming messages in a second gets an error and a disconnect. Faults: ``coinbase.*`` (see
-``wsfaults``).
+``wsfaults``). Prices are the market's as Coinbase sees it (``PROFILE``; see
+``market.VenueView``).
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ import orjson
 from aiohttp import web
 
 from coinstream.marketsim.app import SIM_KEY, Simulator
+from coinstream.marketsim.fairvalue import VenueProfile
 from coinstream.marketsim.history import answer_fault, available
 from coinstream.marketsim.market import Quote, Trade
 from coinstream.marketsim.wsfaults import Wire, cancel, reject_upgrade, websocket
 
+VENUE = "coinbase"
+PROFILE = VenueProfile(basis_bp=3.0, drift_bp=1.5, cadence_s=1.0, jitter_bp=1.0, latency_s=0.06)
 CHANNELS = frozenset({"ticker", "ticker_batch", "market_trades", "heartbeats", "status"})
 SUBSCRIBE_DEADLINE_S = 5.0
 MESSAGES_PER_S = 8
@@ -68,6 +72,7 @@ def trade_item(t: Trade) -> dict[str, Any]:
 class _Connection:
     def __init__(self, sim: Simulator, wire: Wire) -> None:
         self.sim = sim
+        self.view = sim.market.venue(VENUE)
         self.wire = wire
         self.subs: dict[str, set[str]] = {}
         self.seq = 0
@@ -131,8 +136,8 @@ class _Connection:
             await self._send("market_trades", [{"type": "update", "trades": [trade_item(tick)]}])
 
     async def pump(self) -> None:
-        with self.sim.market.subscribe() as sub:
-            async for tick in sub:
+        with self.view.subscribe() as feed:
+            async for tick in feed:
                 await self.on_tick(tick)
 
     async def heartbeats(self) -> None:
@@ -207,25 +212,25 @@ class _Connection:
 
     async def _snapshots(self, channel: str, products: list[str]) -> None:
         if channel == "ticker":
-            tickers = [self._ticker(p, self.sim.market.price(p)) for p in products]
+            tickers = [self._ticker(p, self.view.price(p)) for p in products]
             await self._send("ticker", [{"type": "snapshot", "tickers": tickers}])
         elif channel == "market_trades":
             trades = [
-                trade_item(t)
+                trade_item(self.view.trade(t))
                 for p in products
-                for t in list(available(self.sim, "coinbase", p))[-SNAPSHOT_TRADES:]
+                for t in list(available(self.sim, VENUE, p))[-SNAPSHOT_TRADES:]
             ]
             await self._send("market_trades", [{"type": "snapshot", "trades": trades}])
 
 
 async def advanced_trade(request: web.Request) -> web.StreamResponse:
     sim = request.app[SIM_KEY]
-    rejected = reject_upgrade(sim, "coinbase")
+    rejected = reject_upgrade(sim, VENUE)
     if rejected is not None:
         return rejected
     ws = websocket()
     await ws.prepare(request)
-    wire = Wire(sim, "coinbase", ws, request)
+    wire = Wire(sim, VENUE, ws, request)
     conn = _Connection(sim, wire)
     sim.record("coinbase.connections", {"at": datetime.now(UTC).isoformat()})
     tasks = [
@@ -253,7 +258,7 @@ async def market_trades(request: web.Request) -> web.Response:
     ``limit`` (required, 1-1000), with the best bid and ask."""
     sim = request.app[SIM_KEY]
     fault = await answer_fault(
-        sim, "coinbase", request, {"error": "RATE_LIMIT_EXCEEDED", "message": "Too many requests"}
+        sim, VENUE, request, {"error": "RATE_LIMIT_EXCEEDED", "message": "Too many requests"}
     )
     if fault is not None:
         return fault
@@ -280,20 +285,22 @@ async def market_trades(request: web.Request) -> web.Response:
         return web.json_response(
             {"error": "INVALID_ARGUMENT", "message": "limit 1-1000"}, status=400
         )
-    trades = available(sim, "coinbase", product)
+    trades = available(sim, VENUE, product)
+    view = sim.market.venue(VENUE)
     picked = []
     for t in reversed(trades):
         if t.time < start:
             break
         if t.time < end:
-            picked.append({**trade_item(t), "bid": "", "ask": "", "exchange": "coinbase"})
+            picked.append({**trade_item(view.trade(t)), "bid": "", "ask": "", "exchange": VENUE})
             if len(picked) >= limit:
                 break
-    price = sim.market.price(product)
+    price = view.price(product)
     return web.json_response({"trades": picked, "best_bid": _s(price), "best_ask": _s(price)})
 
 
 def setup(app: web.Application, sim: Simulator) -> None:
+    sim.market.venue(VENUE, PROFILE)
     app.router.add_get("/coinbase", advanced_trade)
     app.router.add_get(
         "/coinbase/api/v3/brokerage/market/products/{product_id}/ticker", market_trades

@@ -1,6 +1,8 @@
 """CoinGecko API v3 (``/coingecko/api/v3/...``): ping, simple/price, coins/markets,
 coins/{id}, exchanges, global, with the documented shapes (JSON numbers, Unix-second
 ``last_updated_at``, ISO-8601 ``...Z`` timestamps, ``/global`` wrapped in ``data``).
+Prices are the fair value ``LAG`` behind (CoinGecko aggregates and refreshes slowly); names,
+descriptions and links come from ``sim.assets`` (changed with ``POST /_sim/assets/{asset}``).
 
 Keys: both ``x-cg-demo-api-key`` and ``x-cg-pro-api-key`` are accepted. When
 ``sim.faults["coingecko.api_key"]`` is set, a request without a key gets 401 with error 10002
@@ -17,11 +19,10 @@ from typing import Any
 from aiohttp import web
 
 from coinstream.marketsim.app import Simulator
+from coinstream.marketsim.assets import ASSETS, BY_CG_ID, Asset
+from coinstream.marketsim.fairvalue import AggregatorProfile
 from coinstream.marketsim.rest import (
-    ASSETS,
-    BY_CG_ID,
     CLOUDFLARE_429,
-    Asset,
     apply_fault,
     change_24h_pct,
     iso_ms,
@@ -36,6 +37,8 @@ from coinstream.marketsim.rest import (
 
 PROVIDER = "coingecko"
 PREFIX = "/coingecko/api/v3"
+LAG = AggregatorProfile(delay_s=4.0, window_s=6.0)
+"""CoinGecko quotes the fair value of 4 to 10 seconds ago (averaged)."""
 
 EXCHANGES: tuple[dict[str, Any], ...] = (
     {
@@ -130,14 +133,14 @@ def _simple_entry(
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {}
     for cur in vs:
-        rate = float(price(sim, BY_CG_ID["bitcoin"])) if cur == "btc" else 1.0
-        entry[cur] = float(price(sim, asset)) / rate
+        rate = float(price(sim, BY_CG_ID["bitcoin"], LAG)) if cur == "btc" else 1.0
+        entry[cur] = float(price(sim, asset, LAG)) / rate
         if _flag(request, "include_market_cap"):
-            entry[f"{cur}_market_cap"] = market_cap(sim, asset) / rate
+            entry[f"{cur}_market_cap"] = market_cap(sim, asset, LAG) / rate
         if _flag(request, "include_24hr_vol"):
-            entry[f"{cur}_24h_vol"] = volume_24h(sim, asset) / rate
+            entry[f"{cur}_24h_vol"] = volume_24h(sim, asset, LAG) / rate
         if _flag(request, "include_24hr_change"):
-            entry[f"{cur}_24h_change"] = change_24h_pct(sim, asset)
+            entry[f"{cur}_24h_change"] = change_24h_pct(sim, asset, LAG)
     if _flag(request, "include_last_updated_at"):
         entry["last_updated_at"] = int(time.time())
     return entry
@@ -156,25 +159,26 @@ async def simple_price(request: web.Request) -> web.Response:
 
 
 def _market_row(sim: Simulator, asset: Asset) -> dict[str, Any]:
-    start = float(sim.market.instruments[asset.instrument].start_price)
-    now = float(price(sim, asset))
-    cap = market_cap(sim, asset)
+    start = float(sim.market.opening_value(asset.symbol))
+    now = float(price(sim, asset, LAG))
+    cap = market_cap(sim, asset, LAG)
+    change = change_24h_pct(sim, asset, LAG)
     return {
         "id": asset.cg_id,
         "symbol": asset.symbol.lower(),
-        "name": asset.name,
+        "name": sim.assets.metadata(asset).name,
         "image": f"https://assets.coingecko.com/coins/images/{asset.cmc_id}/large/{asset.cg_id}.png",
         "current_price": now,
         "market_cap": cap,
         "market_cap_rank": asset.rank,
         "fully_diluted_valuation": (now * asset.max_supply) if asset.max_supply else None,
-        "total_volume": volume_24h(sim, asset),
+        "total_volume": volume_24h(sim, asset, LAG),
         "high_24h": max(now, start),
         "low_24h": min(now, start),
         "price_change_24h": now - start,
-        "price_change_percentage_24h": change_24h_pct(sim, asset),
+        "price_change_percentage_24h": change,
         "market_cap_change_24h": cap - start * asset.circulating,
-        "market_cap_change_percentage_24h": change_24h_pct(sim, asset),
+        "market_cap_change_percentage_24h": change,
         "circulating_supply": asset.circulating,
         "total_supply": asset.max_supply,
         "max_supply": asset.max_supply,
@@ -197,7 +201,7 @@ async def coins_markets(request: web.Request) -> web.Response:
         return _error(400, 400, "Missing parameter vs_currency")
     per_page = min(250, max(1, int(request.query.get("per_page", "100"))))
     page = max(1, int(request.query.get("page", "1")))
-    ranked = sorted(ASSETS, key=lambda a: -market_cap(sim, a))
+    ranked = sorted(ASSETS, key=lambda a: -market_cap(sim, a, LAG))
     ids = [i for i in request.query.get("ids", "").split(",") if i]
     if ids:
         ranked = [a for a in ranked if a.cg_id in ids]
@@ -212,36 +216,39 @@ async def coin(request: web.Request) -> web.Response:
     asset = BY_CG_ID.get(request.match_info["id"])
     if asset is None:
         return _error(404, 404, "coin not found")
-    now = float(price(sim, asset))
+    now = float(price(sim, asset, LAG))
+    change = change_24h_pct(sim, asset, LAG)
+    meta = sim.assets.metadata(asset)
     body: dict[str, Any] = {
         "id": asset.cg_id,
         "symbol": asset.symbol.lower(),
-        "name": asset.name,
+        "name": meta.name,
         "web_slug": asset.cg_id,
         "asset_platform_id": "ethereum" if asset.symbol == "PEPE" else None,
         "genesis_date": asset.date_added[:10],
-        "sentiment_votes_up_percentage": round(
-            min(95.0, max(5.0, 60 + change_24h_pct(sim, asset) * 5)), 2
-        ),
+        "sentiment_votes_up_percentage": round(min(95.0, max(5.0, 60 + change * 5)), 2),
         "watchlist_portfolio_users": 1_000_000 // asset.rank,
         "market_cap_rank": asset.rank,
-        "description": {"en": asset.description},
+        "description": {"en": meta.description},
         "links": {
-            "homepage": [asset.website],
-            "subreddit_url": f"https://www.reddit.com/r/{asset.cg_id}/",
-            "repos_url": {"github": [f"https://github.com/{asset.cg_id}/{asset.cg_id}"]},
+            "homepage": [meta.links.website],
+            "subreddit_url": meta.links.reddit,
+            "repos_url": {"github": [meta.links.source_code]},
         },
         "last_updated": iso_ms(),
     }
     body["sentiment_votes_down_percentage"] = round(100 - body["sentiment_votes_up_percentage"], 2)
     if _flag(request, "market_data", True):
         body["market_data"] = {
-            "current_price": {"usd": now, "btc": now / float(price(sim, BY_CG_ID["bitcoin"]))},
+            "current_price": {
+                "usd": now,
+                "btc": now / float(price(sim, BY_CG_ID["bitcoin"], LAG)),
+            },
             "total_value_locked": None,
             "roi": None,
-            "market_cap": {"usd": market_cap(sim, asset)},
-            "total_volume": {"usd": volume_24h(sim, asset)},
-            "price_change_percentage_24h": change_24h_pct(sim, asset),
+            "market_cap": {"usd": market_cap(sim, asset, LAG)},
+            "total_volume": {"usd": volume_24h(sim, asset, LAG)},
+            "price_change_percentage_24h": change,
             "circulating_supply": asset.circulating,
             "last_updated": iso_ms(),
         }
@@ -280,8 +287,8 @@ async def exchanges(request: web.Request) -> web.Response:
     sim = sim_of(request)
     per_page = min(250, max(1, int(request.query.get("per_page", "100"))))
     page = max(1, int(request.query.get("page", "1")))
-    total_btc = sum(market_cap(sim, a) * 0.03 for a in ASSETS) / float(
-        price(sim, BY_CG_ID["bitcoin"])
+    total_btc = sum(market_cap(sim, a, LAG) * 0.03 for a in ASSETS) / float(
+        price(sim, BY_CG_ID["bitcoin"], LAG)
     )
     rows = []
     for ex in EXCHANGES[(page - 1) * per_page : page * per_page]:
@@ -303,9 +310,9 @@ async def global_(request: web.Request) -> web.Response:
     if (resp := await _gate(request)) is not None:
         return resp
     sim = sim_of(request)
-    caps = {a.symbol.lower(): market_cap(sim, a) for a in ASSETS}
+    caps = {a.symbol.lower(): market_cap(sim, a, LAG) for a in ASSETS}
     total = sum(caps.values()) / 0.85  # the tracked assets are ~85% of the market
-    btc = float(price(sim, BY_CG_ID["bitcoin"]))
+    btc = float(price(sim, BY_CG_ID["bitcoin"], LAG))
     return json_response(
         {
             "data": {
@@ -317,7 +324,9 @@ async def global_(request: web.Request) -> web.Response:
                 "total_market_cap": {"usd": total, "btc": total / btc},
                 "total_volume": {"usd": total * 0.03, "btc": total * 0.03 / btc},
                 "market_cap_percentage": {k: v / total * 100 for k, v in caps.items()},
-                "market_cap_change_percentage_24h_usd": change_24h_pct(sim, BY_CG_ID["bitcoin"]),
+                "market_cap_change_percentage_24h_usd": change_24h_pct(
+                    sim, BY_CG_ID["bitcoin"], LAG
+                ),
                 "updated_at": int(time.time()),
             }
         }

@@ -7,6 +7,8 @@ missing key gets 401/1002 "API key missing." and a wrong one 401/1001 "This API 
 invalid.". Faults (see ``rest.py``): ``rate_limit`` answers 429 with ``code`` (1008 default,
 1009-1011 possible); ``error_code`` answers HTTP ``http_status`` (default 200) with that
 error code in ``status``; ``status`` answers an HTTP error with a CMC error body.
+Prices are the fair value ``LAG`` behind; names, descriptions and links come from
+``sim.assets`` (changed with ``POST /_sim/assets/{asset}``).
 """
 
 from __future__ import annotations
@@ -18,11 +20,9 @@ from typing import Any
 from aiohttp import web
 
 from coinstream.marketsim.app import Simulator
+from coinstream.marketsim.assets import ASSETS, BY_CMC_ID, BY_SYMBOL, Asset
+from coinstream.marketsim.fairvalue import AggregatorProfile
 from coinstream.marketsim.rest import (
-    ASSETS,
-    BY_CMC_ID,
-    BY_SYMBOL,
-    Asset,
     apply_fault,
     change_24h_pct,
     iso_ms,
@@ -37,6 +37,8 @@ from coinstream.marketsim.rest import (
 
 PROVIDER = "coinmarketcap"
 PREFIX = "/cmc"
+LAG = AggregatorProfile(delay_s=6.0, window_s=4.0)
+"""CoinMarketCap quotes the fair value of 6 to 10 seconds ago (averaged)."""
 
 ERROR_MESSAGES = {
     1001: "This API Key is invalid.",
@@ -105,12 +107,13 @@ async def gate(request: web.Request, provider: str = PROVIDER) -> web.Response |
 
 
 def _quote(sim: Simulator, asset: Asset) -> dict[str, Any]:
-    change = change_24h_pct(sim, asset)
-    cap = market_cap(sim, asset)
-    total = sum(market_cap(sim, a) for a in ASSETS) / 0.85
+    change = change_24h_pct(sim, asset, LAG)
+    cap = market_cap(sim, asset, LAG)
+    total = sum(market_cap(sim, a, LAG) for a in ASSETS) / 0.85
+    usd = float(price(sim, asset, LAG))
     return {
-        "price": float(price(sim, asset)),
-        "volume_24h": volume_24h(sim, asset),
+        "price": usd,
+        "volume_24h": volume_24h(sim, asset, LAG),
         "volume_change_24h": 1.5,
         "percent_change_1h": change / 24,
         "percent_change_24h": change,
@@ -118,8 +121,7 @@ def _quote(sim: Simulator, asset: Asset) -> dict[str, Any]:
         "percent_change_30d": change * 3,
         "market_cap": cap,
         "market_cap_dominance": cap / total * 100,
-        "fully_diluted_market_cap": float(price(sim, asset))
-        * (asset.max_supply or asset.circulating),
+        "fully_diluted_market_cap": usd * (asset.max_supply or asset.circulating),
         "last_updated": iso_ms(),
     }
 
@@ -127,7 +129,7 @@ def _quote(sim: Simulator, asset: Asset) -> dict[str, Any]:
 def _coin(sim: Simulator, asset: Asset, converts: list[str]) -> dict[str, Any]:
     return {
         "id": asset.cmc_id,
-        "name": asset.name,
+        "name": sim.assets.metadata(asset).name,
         "symbol": asset.symbol,
         "slug": asset.slug,
         "is_active": 1,
@@ -160,7 +162,7 @@ async def listings_latest(request: web.Request) -> web.Response:
     start = max(1, int(request.query.get("start", "1")))
     limit = min(5000, max(1, int(request.query.get("limit", "100"))))
     converts = _converts(request)
-    ranked = sorted(ASSETS, key=lambda a: -market_cap(sim, a))[start - 1 : start - 1 + limit]
+    ranked = sorted(ASSETS, key=lambda a: -market_cap(sim, a, LAG))[start - 1 : start - 1 + limit]
     credits = math.ceil(max(1, len(ranked)) / 200) + len(converts) - 1
     return json_response(
         {
@@ -218,26 +220,28 @@ async def info(request: web.Request) -> web.Response:
     if isinstance(found, web.Response):
         return found
     by, assets = found
+    book = sim_of(request).assets
     data: dict[str, Any] = {}
     for a in assets:
+        meta = book.metadata(a)
         row = {
             "urls": {
-                "website": [a.website],
+                "website": [meta.links.website],
                 "technical_doc": [],
                 "twitter": [],
-                "reddit": [f"https://reddit.com/r/{a.slug}"],
+                "reddit": [meta.links.reddit],
                 "message_board": [],
                 "announcement": [],
                 "chat": [],
                 "explorer": [],
-                "source_code": [f"https://github.com/{a.slug}/"],
+                "source_code": [meta.links.source_code],
             },
             "logo": f"https://s2.coinmarketcap.com/static/img/coins/64x64/{a.cmc_id}.png",
             "id": a.cmc_id,
-            "name": a.name,
+            "name": meta.name,
             "symbol": a.symbol,
             "slug": a.slug,
-            "description": a.description,
+            "description": meta.description,
             "date_added": a.date_added,
             "date_launched": a.date_added,
             "tags": [],
@@ -248,9 +252,10 @@ async def info(request: web.Request) -> web.Response:
     return json_response({"status": status_object(), "data": data})
 
 
-def fear_greed_value(sim: Simulator) -> int:
-    """The index follows the market: 50 plus 5 points per percent of BTC's change, 1..100."""
-    return max(1, min(100, round(50 + change_24h_pct(sim, BY_SYMBOL["BTC"]) * 5)))
+def fear_greed_value(sim: Simulator, lag: AggregatorProfile = LAG) -> int:
+    """The index follows the market: 50 plus 5 points per percent of BTC's change (as seen
+    ``lag`` behind), 1..100."""
+    return max(1, min(100, round(50 + change_24h_pct(sim, BY_SYMBOL["BTC"], lag) * 5)))
 
 
 def cmc_classification(value: int) -> str:

@@ -2,7 +2,7 @@
 
 Every value is a string; ``timestamp`` is Unix seconds at 00:00 UTC; the list is newest first
 and only the newest entry has ``time_until_update``. ``limit`` (default 1; 0 = 30 days here)
-selects how many days. The newest value follows the market (see
+selects how many days. The newest value follows the market ``LAG`` behind (see
 ``coinmarketcap.fear_greed_value``); older days drift deterministically from it. Faults as in
 ``rest.py`` under provider name ``feargreed``.
 """
@@ -16,6 +16,7 @@ from aiohttp import web
 
 from coinstream.marketsim.app import Simulator
 from coinstream.marketsim.coinmarketcap import fear_greed_value
+from coinstream.marketsim.fairvalue import AggregatorProfile
 from coinstream.marketsim.rest import (
     apply_fault,
     json_response,
@@ -25,6 +26,8 @@ from coinstream.marketsim.rest import (
 )
 
 PROVIDER = "feargreed"
+LAG = AggregatorProfile(delay_s=10.0, window_s=10.0)
+"""The index reflects BTC's fair value of 10 to 20 seconds ago."""
 
 
 def classification(value: int) -> str:
@@ -52,7 +55,7 @@ def _error(fault: dict[str, Any]) -> web.Response:
 def entries(sim: Simulator, limit: int, now: datetime | None = None) -> list[dict[str, str]]:
     now = now or datetime.now(UTC)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    latest = fear_greed_value(sim)
+    latest = fear_greed_value(sim, LAG)
     rows = []
     for day in range(limit):
         value = max(0, min(100, latest - 3 * day + (day % 3)))

@@ -1,7 +1,8 @@
 """What the venues' REST trade-history endpoints share: the market's trade log and faults.
 
-Each venue module renders the log in its own documented shape; this module decides which
-trades are available and which fault (if any) answers first:
+Each venue module renders the log in its own documented shape and at its own prices (its
+``VenueView``, the same rendering its streams use); this module decides which trades are
+available and which fault (if any) answers first:
 
 - ``sim.faults["<venue>.faults"]``: the REST fault list of ``rest.py`` (``rate_limit`` with
   ``retry_after``, ``status`` 5xx, ``slow``, ``malformed``), matched against the path;
@@ -23,7 +24,8 @@ from coinstream.marketsim.rest import apply_fault, record_request, retry_headers
 
 
 def available(sim: Simulator, venue: str, symbol: str) -> Sequence[Trade]:
-    """The trades of ``symbol`` still available at ``venue``, oldest first."""
+    """The tape's trades of ``symbol`` still available at ``venue``, oldest first (render
+    each with ``sim.market.venue(venue).trade``)."""
     trades = sim.market.history(symbol)
     keep = sim.faults.get(f"{venue}.history_keep")
     if keep is not None:

@@ -7,7 +7,8 @@ snapshot of the last 50 trades then updates, with ``trade_id`` a sequence per bo
 quantities as JSON numbers; ``{"channel": "heartbeat"}`` about once a second when nothing else
 was sent; ``{"method": "ping", "req_id": n}`` answered with ``pong``. Unknown pairs get
 ``{"error": "Currency pair not supported XBT/EUR", "success": false, ...}``. Faults:
-``kraken.*`` (see ``wsfaults``).
+``kraken.*`` (see ``wsfaults``). Prices are the market's as Kraken sees it (``PROFILE``: a
+wider basis and a slower feed than Coinbase's; see ``market.VenueView``).
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ import orjson
 from aiohttp import web
 
 from coinstream.marketsim.app import SIM_KEY, Simulator
+from coinstream.marketsim.fairvalue import VenueProfile
 from coinstream.marketsim.history import answer_fault, available
 from coinstream.marketsim.market import Quote, Trade
 from coinstream.marketsim.wsfaults import Wire, cancel, reject_upgrade, websocket
 
+VENUE = "kraken"
+PROFILE = VenueProfile(basis_bp=4.0, drift_bp=2.0, cadence_s=2.0, jitter_bp=1.5, latency_s=0.12)
 HISTORY = 50
 HEARTBEAT_INTERVAL_S = 1.0
 REST_PAIRS = {"BTC-USD": ("XBTUSD", "XXBTZUSD"), "ETH-USD": ("ETHUSD", "XETHZUSD")}
@@ -66,6 +70,7 @@ def trade_item(t: Trade) -> dict[str, Any]:
 class _Connection:
     def __init__(self, sim: Simulator, wire: Wire) -> None:
         self.sim = sim
+        self.view = sim.market.venue(VENUE)
         self.wire = wire
         self.subs: dict[str, set[str]] = {"ticker": set(), "trade": set()}
         self.quotes: dict[str, Quote] = {}
@@ -119,8 +124,8 @@ class _Connection:
             await self._send({"channel": "ticker", "type": "update", "data": data}, data=True)
 
     async def pump(self) -> None:
-        with self.sim.market.subscribe() as sub:
-            async for tick in sub:
+        with self.view.subscribe() as feed:
+            async for tick in feed:
                 await self.on_tick(tick)
 
     async def heartbeats(self) -> None:
@@ -238,22 +243,22 @@ class _Connection:
         if method != "subscribe" or not snapshot:
             return
         if channel == "ticker":
-            data = [self._ticker(symbol, self.sim.market.price(symbol), datetime.now(UTC))]
+            data = [self._ticker(symbol, self.view.price(symbol), datetime.now(UTC))]
             await self._send({"channel": "ticker", "type": "snapshot", "data": data}, data=True)
         else:
-            recent = list(available(self.sim, "kraken", symbol))[-HISTORY:]
-            trades = [trade_item(t) for t in recent]
+            recent = list(available(self.sim, VENUE, symbol))[-HISTORY:]
+            trades = [trade_item(self.view.trade(t)) for t in recent]
             await self._send({"channel": "trade", "type": "snapshot", "data": trades}, data=True)
 
 
 async def websocket_v2(request: web.Request) -> web.StreamResponse:
     sim = request.app[SIM_KEY]
-    rejected = reject_upgrade(sim, "kraken")
+    rejected = reject_upgrade(sim, VENUE)
     if rejected is not None:
         return rejected
     ws = websocket()
     await ws.prepare(request)
-    wire = Wire(sim, "kraken", ws, request)
+    wire = Wire(sim, VENUE, ws, request)
     conn = _Connection(sim, wire)
     sim.record("kraken.connections", {"at": datetime.now(UTC).isoformat()})
     tasks: list[asyncio.Task[Any]] = []
@@ -305,7 +310,7 @@ async def public_trades(request: web.Request) -> web.Response:
     (UNIX seconds, or the nanosecond ``last`` of a previous answer), oldest first, at most
     ``count`` (1-1000, default 1000), and ``last`` to continue from."""
     sim = request.app[SIM_KEY]
-    fault = await answer_fault(sim, "kraken", request, {"error": ["EAPI:Rate limit exceeded"]})
+    fault = await answer_fault(sim, VENUE, request, {"error": ["EAPI:Rate limit exceeded"]})
     if fault is not None:
         return fault
     wanted = request.query.get("pair", "")
@@ -327,9 +332,10 @@ async def public_trades(request: web.Request) -> web.Response:
     count = max(1, min(count, 1000))
     rows = []
     last_ns = int(since * 1e9)
-    for t in available(sim, "kraken", symbol):
+    view = sim.market.venue(VENUE)
+    for t in available(sim, VENUE, symbol):
         if t.time.timestamp() > since:
-            rows.append(_rest_row(t))
+            rows.append(_rest_row(view.trade(t)))
             last_ns = int(t.time.timestamp() * 1e9)
             if len(rows) >= count:
                 break
@@ -339,5 +345,6 @@ async def public_trades(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application, sim: Simulator) -> None:
+    sim.market.venue(VENUE, PROFILE)
     app.router.add_get("/kraken/v2", websocket_v2)
     app.router.add_get("/kraken/0/public/Trades", public_trades)

@@ -1,7 +1,8 @@
-"""Shared pieces of the simulated REST sources: assets, request recording, scriptable faults.
+"""Shared pieces of the simulated REST sources: prices, request recording, scriptable faults.
 
 Every REST plugin (CoinGecko, CoinMarketCap, CMC DEX, alternative.me) derives its numbers from
-the one ``Market`` price process, records each request it serves under
+the market's fair values, each with its own lag (an ``AggregatorProfile`` the plugin declares),
+takes asset metadata from ``sim.assets`` (``assets.py``), records each request it serves under
 ``<provider>.requests`` (path, query, key headers, arrival time) and consults the fault list
 ``sim.faults["<provider>.faults"]`` before answering. A fault is a dict::
 
@@ -24,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -33,108 +33,30 @@ import orjson
 from aiohttp import web
 
 from coinstream.marketsim.app import SIM_KEY, Simulator
+from coinstream.marketsim.assets import Asset
+from coinstream.marketsim.fairvalue import AggregatorProfile
 
 KEY_HEADERS = ("x-cg-demo-api-key", "x-cg-pro-api-key", "X-CMC_PRO_API_KEY", "Accept")
 
 
-@dataclass(frozen=True, slots=True)
-class Asset:
-    """One tracked asset with its identifiers at each provider and its supply figures."""
-
-    symbol: str
-    instrument: str
-    cg_id: str
-    cmc_id: int
-    name: str
-    circulating: int
-    max_supply: int | None
-    rank: int
-    date_added: str
-    description: str
-    website: str
-
-    @property
-    def slug(self) -> str:
-        return self.cg_id
+def price(sim: Simulator, asset: Asset, lag: AggregatorProfile) -> Decimal:
+    """The asset's USD price as an aggregator following ``lag`` quotes it now: a delayed,
+    smoothed fair value (``Market.aggregate``)."""
+    return sim.market.aggregate(asset.symbol, lag)
 
 
-ASSETS: tuple[Asset, ...] = (
-    Asset(
-        "BTC",
-        "BTC-USDT",
-        "bitcoin",
-        1,
-        "Bitcoin",
-        19_675_987,
-        21_000_000,
-        1,
-        "2013-04-28T00:00:00.000Z",
-        "Bitcoin is the first decentralized cryptocurrency.",
-        "https://bitcoin.org/",
-    ),
-    Asset(
-        "ETH",
-        "ETH-USDT",
-        "ethereum",
-        1027,
-        "Ethereum",
-        120_070_000,
-        None,
-        2,
-        "2015-08-07T00:00:00.000Z",
-        "Ethereum is a decentralized platform for smart contracts.",
-        "https://www.ethereum.org/",
-    ),
-    Asset(
-        "SOL",
-        "SOL-USDT",
-        "solana",
-        5426,
-        "Solana",
-        446_000_000,
-        None,
-        5,
-        "2020-04-10T00:00:00.000Z",
-        "Solana is a high-throughput blockchain.",
-        "https://solana.com/",
-    ),
-    Asset(
-        "PEPE",
-        "PEPE-USDT",
-        "pepe",
-        24478,
-        "Pepe",
-        420_690_000_000_000,
-        420_690_000_000_000,
-        24,
-        "2023-04-17T00:00:00.000Z",
-        "Pepe is a meme coin on Ethereum.",
-        "https://www.pepe.vip/",
-    ),
-)
-BY_CG_ID = {a.cg_id: a for a in ASSETS}
-BY_CMC_ID = {a.cmc_id: a for a in ASSETS}
-BY_SYMBOL = {a.symbol: a for a in ASSETS}
+def change_24h_pct(sim: Simulator, asset: Asset, lag: AggregatorProfile) -> float:
+    """Change since the market opened (the simulator's stand-in for the last 24 hours)."""
+    return float((price(sim, asset, lag) / sim.market.opening_value(asset.symbol) - 1) * 100)
 
 
-def price(sim: Simulator, asset: Asset) -> Decimal:
-    """The asset's USD price: its ``<SYMBOL>-USDT`` price in the simulated market."""
-    return sim.market.price(asset.instrument)
-
-
-def change_24h_pct(sim: Simulator, asset: Asset) -> float:
-    """Change since the market started (the simulator's stand-in for the last 24 hours)."""
-    start = sim.market.instruments[asset.instrument].start_price
-    return float((price(sim, asset) / start - 1) * 100)
-
-
-def volume_24h(sim: Simulator, asset: Asset) -> float:
+def volume_24h(sim: Simulator, asset: Asset, lag: AggregatorProfile) -> float:
     """A 24 h USD volume of about 3% of market cap."""
-    return float(price(sim, asset) * asset.circulating) * 0.03
+    return market_cap(sim, asset, lag) * 0.03
 
 
-def market_cap(sim: Simulator, asset: Asset) -> float:
-    return float(price(sim, asset) * asset.circulating)
+def market_cap(sim: Simulator, asset: Asset, lag: AggregatorProfile) -> float:
+    return float(price(sim, asset, lag) * asset.circulating)
 
 
 def iso_ms(ts: datetime | None = None) -> str:

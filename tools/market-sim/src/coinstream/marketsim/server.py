@@ -1,4 +1,7 @@
-"""Run the simulator on a port: ``async with SimServer() as sim: sim.base_url``."""
+"""Run the simulator on a port: ``async with SimServer() as sim: sim.base_url``.
+
+The SMTP receiver listens on ``smtp_port`` (0: any free port); ``sim.smtp_port`` is the one it
+got once started."""
 
 from __future__ import annotations
 
@@ -15,10 +18,12 @@ class SimServer:
         host: str = "127.0.0.1",
         port: int = 0,
         run_market: bool = True,
+        smtp_port: int = 0,
     ) -> None:
-        self.app = create_app(market, run_market=run_market)
+        self.app = create_app(market, run_market=run_market, host=host, ports={"smtp": smtp_port})
         self.host = host
         self.port = port
+        self.smtp_port = smtp_port
         self._runner: web.AppRunner | None = None
 
     @property
@@ -40,6 +45,8 @@ class SimServer:
         await site.start()
         if self.port == 0:  # the port the system chose, from aiohttp's public view of it
             self.port = next(int(a[1]) for a in self._runner.addresses if isinstance(a, tuple))
+        if "smtp" in self.sim.listening:
+            self.smtp_port = self.sim.listening["smtp"][1]
 
     async def aclose(self) -> None:
         if self._runner is not None:

@@ -2,12 +2,15 @@
 
 Frames are combined-stream ``{"stream": "btcusdt@trade", "data": {...}}`` or raw payloads
 routed by the envelope ``channel``. ``bookTicker`` has no ``e``/``E`` fields, so frames are
-routed by stream name, and its event time is the receipt time. Times are milliseconds, or
+routed by stream name, and its event time is the receipt time; the futures form of
+``bookTicker`` (``e``/``E``/``T`` present) is a perpetual or delivery market timed by ``T``. Times are milliseconds, or
 microseconds on ``timeUnit=MICROSECOND`` streams (detected by magnitude).
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +25,7 @@ from coinstream.normalizer.parsers.common import (
     Envelope,
     channel_error,
     hot_instrument,
+    real_quote,
     sequence_id,
     venue_price,
 )
@@ -104,12 +108,12 @@ def _fast(env: Envelope, registry: Registry, hint: str | None) -> AnyEvent | Non
         )  # fmt: skip
     if kind == "bookTicker":
         u, b, bs, a, asz = d.u, d.b, d.B, d.a, d.A
-        if u is None or b is None or bs is None or a is None or asz is None:
-            return None
+        if u is None or b is None or bs is None or a is None or asz is None or d.T is not None:
+            return None  # incomplete, or the futures form (the general path knows both)
         bid, bid_size, ask, ask_size = Decimal(b), Decimal(bs), Decimal(a), Decimal(asz)
         if not (
             bid.is_finite() and bid_size.is_finite() and ask.is_finite() and ask_size.is_finite()
-        ):
+        ) or not (bid and ask):  # an empty side is a placeholder: the general path drops it
             return None
         inst, _, quote_middle = hot_instrument(registry, VENUE, d.s, hint)
         symbol = inst.symbol
@@ -173,11 +177,11 @@ def _parse(env: Envelope, registry: Registry, hint: str | None) -> list[AnyEvent
     if kind == "trade":
         return [_trade(env, registry, data, hint)]
     if kind == "bookTicker":
-        return [_book_ticker(env, registry, data, hint)]
+        return _book_ticker(env, registry, data, hint)
     if kind == "aggTrade":
         return [_agg_trade(env, registry, data, hint)]
     if kind in ("ticker", "ticker_1d"):
-        return [_ticker(env, registry, data, hint)]
+        return _ticker(env, registry, data, hint)
     if kind.startswith("kline_"):
         return [_kline(env, registry, data, hint)]
     if data.get("e") == "serverShutdown" or stream == "!serverShutdown":
@@ -225,43 +229,84 @@ def _agg_trade(env: Envelope, registry: Registry, d: dict[str, Any], hint: str |
 
 def _book_ticker(
     env: Envelope, registry: Registry, d: dict[str, Any], hint: str | None
-) -> AnyEvent:
-    inst = registry.instrument(VENUE, require(d, "s", "bookTicker"), hint)
+) -> list[AnyEvent]:
+    """Spot ``bookTicker`` (``u s b B a A``: no exchange time, so the receipt time), or the
+    USD-M / COIN-M futures form on the same stream name (``e E T`` added, symbols
+    ``BTCUSDT`` perpetual, ``BTCUSD_PERP``, ``BTCUSDT_250328`` delivery): a ``perpetual`` or
+    ``future`` market, timed by the transaction time ``T``."""
+    native = str(require(d, "s", "bookTicker"))
+    market, exchange_time = None, None
+    if "T" in d or "E" in d or d.get("e") == "bookTicker":
+        market, native_base = futures_market(native)
+        inst = replace(registry.instrument(VENUE, native_base, hint), native=native)
+        exchange_time = from_epoch(d.get("T") or require(d, "E", "bookTicker"), name="bookTicker T")
+    else:
+        inst = registry.instrument(VENUE, native, hint)
     update_id = require(d, "u", "bookTicker")
-    return venue_price(
-        env,
-        VENUE,
-        inst,
-        "quote",
-        update_id,
-        event_time=env.received_at,  # bookTicker carries no event time
+    quote = real_quote(
+        exchange_time,
+        env.received_at,
         bid=to_decimal(require(d, "b", "bookTicker"), "bookTicker b"),
         bid_size=to_decimal(require(d, "B", "bookTicker"), "bookTicker B"),
         ask=to_decimal(require(d, "a", "bookTicker"), "bookTicker a"),
         ask_size=to_decimal(require(d, "A", "bookTicker"), "bookTicker A"),
     )
+    if quote is None:  # an empty book
+        return []
+    id_parts = (update_id,) if market is None else (market, update_id)
+    return [
+        venue_price(
+            env, VENUE, inst, "quote", *id_parts, event_time=quote[0], market=market, **quote[1]
+        )
+    ]
 
 
-def _ticker(env: Envelope, registry: Registry, d: dict[str, Any], hint: str | None) -> AnyEvent:
+_DELIVERY = re.compile(r"(.+)_([0-9]{6})")
+
+
+def futures_market(native: str) -> tuple[str, str]:
+    """``(market, underlying symbol)`` of a Binance futures symbol: ``BTCUSDT`` and
+    ``BTCUSD_PERP`` are perpetual, ``BTCUSDT_250328`` a delivery future."""
+    if native.endswith("_PERP"):
+        return "perpetual", native.removesuffix("_PERP")
+    delivery = _DELIVERY.fullmatch(native)
+    if delivery:
+        return "future", delivery.group(1)
+    return "perpetual", native
+
+
+def _ticker(
+    env: Envelope, registry: Registry, d: dict[str, Any], hint: str | None
+) -> list[AnyEvent]:
     inst = registry.instrument(VENUE, require(d, "s", "24hrTicker"), hint)
-    event_time = from_epoch(require(d, "E", "24hrTicker"), name="24hrTicker E")
-    return venue_price(
-        env,
-        VENUE,
-        inst,
-        "ticker",
-        require(d, "E", "24hrTicker"),
-        event_time=event_time,
+    quote = real_quote(
+        from_epoch(require(d, "E", "24hrTicker"), name="24hrTicker E"),
+        env.received_at,
         price=to_decimal(require(d, "c", "24hrTicker"), "24hrTicker c"),
-        size=opt_decimal(d.get("Q"), "24hrTicker Q"),
         bid=opt_decimal(d.get("b"), "24hrTicker b"),
         bid_size=opt_decimal(d.get("B"), "24hrTicker B"),
         ask=opt_decimal(d.get("a"), "24hrTicker a"),
         ask_size=opt_decimal(d.get("A"), "24hrTicker A"),
-        volume_24h=opt_decimal(d.get("v"), "24hrTicker v"),
-        quote_volume_24h=opt_decimal(d.get("q"), "24hrTicker q"),
-        change_24h_pct=opt_decimal(d.get("P"), "24hrTicker P"),
     )
+    if quote is None:  # no trade in 24 h and an empty book
+        return []
+    event_time, values = quote
+    last_size = opt_decimal(d.get("Q"), "24hrTicker Q") if values["price"] is not None else None
+    return [
+        venue_price(
+            env,
+            VENUE,
+            inst,
+            "ticker",
+            require(d, "E", "24hrTicker"),
+            event_time=event_time,
+            size=last_size,
+            volume_24h=opt_decimal(d.get("v"), "24hrTicker v"),
+            quote_volume_24h=opt_decimal(d.get("q"), "24hrTicker q"),
+            change_24h_pct=opt_decimal(d.get("P"), "24hrTicker P"),
+            **values,
+        )
+    ]
 
 
 def _kline(env: Envelope, registry: Registry, d: dict[str, Any], hint: str | None) -> AnyEvent:

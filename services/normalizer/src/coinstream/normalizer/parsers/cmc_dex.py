@@ -3,15 +3,22 @@
 Live shapes vary, so every documented variant is accepted: a bare list or ``{"data": [...]}``;
 ids as numbers or strings; ``quote`` as an array with ``convert_id`` or a map keyed by convert
 id; nested ``base_asset``/``quote_asset`` objects or flat ``base_asset_*`` fields. Tokens are
-identified by network + contract address, never by symbol.
+identified by network + contract address (``identity.contract_address``: hex addresses
+lowercase, every other chain's case kept), never by symbol.
+
+``percent_change_price_1h``/``_24h`` are fractions (``0.0123`` is +1.23 %), unlike CMC's
+``/v1`` and ``/v2`` ``percent_change_*`` which are percents: recorded DEX responses carry values
+such as ``-0.0102`` next to a price that moved about 1 %, and third-party clients multiply them
+by 100. ``change_24h_pct`` is a percent, so the value is multiplied by 100 here.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from coinstream.normalizer.errors import ParseError
-from coinstream.normalizer.identity import Registry
+from coinstream.normalizer.identity import Registry, contract_address
 from coinstream.normalizer.parsers.common import (
     AnyEvent,
     Envelope,
@@ -53,6 +60,11 @@ def _asset(pair: dict[str, Any], side: str) -> dict[str, Any]:
     return {k[len(prefix) :]: v for k, v in pair.items() if k.startswith(prefix)}
 
 
+def _percent(fraction: Any) -> Decimal | None:
+    value = opt_decimal(fraction, "percent_change_price_24h")
+    return None if value is None else value * 100
+
+
 def _quotes(pair: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     quote = pair.get("quote") or []
     if isinstance(quote, dict):
@@ -61,7 +73,7 @@ def _quotes(pair: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _pair(env: Envelope, registry: Registry, pair: dict[str, Any]) -> list[AnyEvent]:
-    contract = str(require(pair, "contract_address", "cmc-dex pair")).lower()
+    contract = contract_address(str(require(pair, "contract_address", "cmc-dex pair")))
     network = str(pair.get("network_slug") or pair.get("network_id") or "").lower()
     if not network:
         raise ParseError("cmc-dex pair has no network_slug or network_id")
@@ -92,7 +104,7 @@ def _pair(env: Envelope, registry: Registry, pair: dict[str, Any]) -> list[AnyEv
                     native_symbol=f"{network}:{contract}",
                     price=opt_decimal(q.get("price"), "price"),
                     quote_volume_24h=opt_decimal(q.get("volume_24h"), "volume_24h"),
-                    change_24h_pct=opt_decimal(q.get("percent_change_price_24h"), "percent_change_price_24h"),
+                    change_24h_pct=_percent(q.get("percent_change_price_24h")),
                 )
             )  # fmt: skip
         by_quote = q.get("price_by_quote_asset")

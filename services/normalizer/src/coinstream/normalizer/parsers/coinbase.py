@@ -21,6 +21,7 @@ from coinstream.normalizer.parsers.common import (
     Envelope,
     channel_error,
     hot_instrument,
+    real_quote,
     sequence_id,
     venue_price,
 )
@@ -143,6 +144,17 @@ def _tickers(
         for raw_t in as_list(as_dict(ev, "coinbase event").get("tickers", []), "tickers"):
             t = as_dict(raw_t, "coinbase ticker")
             inst = registry.instrument(VENUE, require(t, "product_id", "coinbase ticker"))
+            quote = real_quote(
+                event_time,
+                env.received_at,
+                price=opt_decimal(t.get("price"), "price"),
+                bid=opt_decimal(t.get("best_bid"), "best_bid"),
+                bid_size=opt_decimal(t.get("best_bid_quantity"), "best_bid_quantity"),
+                ask=opt_decimal(t.get("best_ask"), "best_ask"),
+                ask_size=opt_decimal(t.get("best_ask_quantity"), "best_ask_quantity"),
+            )
+            if quote is None:
+                continue
             out.append(
                 venue_price(
                     env,
@@ -151,12 +163,8 @@ def _tickers(
                     "ticker",
                     msg["timestamp"],
                     seq,
-                    event_time=event_time,
-                    price=opt_decimal(t.get("price"), "price"),
-                    bid=opt_decimal(t.get("best_bid"), "best_bid"),
-                    bid_size=opt_decimal(t.get("best_bid_quantity"), "best_bid_quantity"),
-                    ask=opt_decimal(t.get("best_ask"), "best_ask"),
-                    ask_size=opt_decimal(t.get("best_ask_quantity"), "best_ask_quantity"),
+                    event_time=quote[0],
+                    **quote[1],
                     volume_24h=opt_decimal(t.get("volume_24_h"), "volume_24_h"),
                     change_24h_pct=opt_decimal(
                         t.get("price_percent_chg_24_h"), "price_percent_chg_24_h"

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from coinstream.normalizer.errors import ParseError
-from coinstream.normalizer.identity import Registry
+from coinstream.normalizer.identity import Registry, contract_address
 from coinstream.normalizer.parsers.common import (
     AnyEvent,
     Envelope,
@@ -76,9 +76,10 @@ def _simple_price(env: Envelope, registry: Registry, body: dict[str, Any]) -> li
     for coin_id, raw_values in body.items():
         values = as_dict(raw_values, f"/simple/price {coin_id}")
         asset_id = registry.by_coingecko(coin_id)
-        asset = registry.asset(asset_id)
-        if asset is None:
-            continue  # no symbol in this endpoint: reported as unmapped, never guessed
+        # No ticker in this endpoint: an id the registry lacks keeps its namespaced asset id
+        # (``coingecko:<id>``, never merged with a same-ticker asset) and the ticker learned
+        # from /coins/markets, else a code derived from the id; its key carries the asset id.
+        code = registry.coingecko_code(coin_id)
         updated = values.get("last_updated_at")
         event_time = parse_time(updated, "s", "last_updated_at") if updated else env.received_at
         for vs, amount in values.items():
@@ -94,8 +95,8 @@ def _simple_price(env: Envelope, registry: Registry, body: dict[str, Any]) -> li
                     ),
                     event_time=event_time,
                     received_at=env.received_at,
-                    symbol=f"{asset.code}-{quote}",
-                    base=asset.code,
+                    symbol=f"{code}-{quote}",
+                    base=code,
                     quote=quote,
                     asset_id=asset_id,
                     native_symbol=coin_id,
@@ -121,6 +122,7 @@ def _markets(env: Envelope, registry: Registry, rows: list[Any]) -> list[AnyEven
         coin_id = str(require(row, "id", "/coins/markets row"))
         code = str(require(row, "symbol", "/coins/markets row")).upper()
         asset_id = registry.by_coingecko(coin_id)
+        registry.learn_coingecko_code(coin_id, code)
         updated = row.get("last_updated")
         event_time = opt_time(updated, name="last_updated") or env.received_at
         if row.get("current_price") is not None:
@@ -202,7 +204,7 @@ def _coin(env: Envelope, registry: Registry, coin: dict[str, Any]) -> list[AnyEv
     if isinstance(description, dict):
         description = description.get("en") or None
     platforms = {
-        str(chain): str(addr)
+        str(chain): contract_address(addr)
         for chain, addr in (coin.get("platforms") or {}).items()
         if chain and isinstance(addr, str) and addr
     }
@@ -288,6 +290,7 @@ def _exchange(env: Envelope, x: dict[str, Any]) -> AnyEvent:
         "year_established": opt_int(x.get("year_established"), "year_established"),
         "trust_score": opt_decimal(x.get("trust_score"), "trust_score"),
         "volume_24h": opt_decimal(x.get("trade_volume_24h_btc"), "trade_volume_24h_btc"),
+        "volume_unit": "BTC" if x.get("trade_volume_24h_btc") is not None else None,
         "links": {"website": (x["url"],)} if x.get("url") else {},
         "source_ids": {"coingecko": ex_id},
         "attributes": {
@@ -299,8 +302,7 @@ def _exchange(env: Envelope, x: dict[str, Any]) -> AnyEvent:
                 "trade_volume_24h_btc_normalized",
             )
             if x.get(k) is not None
-        }
-        | {"volume_unit": "BTC"},
+        },
     }
     content = {k: json_safe(v) for k, v in fields.items() if v is not None}
     return AssetMetadataEvent(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from coinstream.normalizer.errors import ParseError
-from coinstream.normalizer.identity import Registry
+from coinstream.normalizer.identity import Registry, contract_address
 from coinstream.normalizer.parsers.common import (
     AnyEvent,
     Envelope,
@@ -88,12 +88,13 @@ def _platforms(item: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     platform = item.get("platform")
     if isinstance(platform, dict) and platform.get("token_address"):
-        out[str(platform.get("slug") or platform.get("name"))] = str(platform["token_address"])
+        chain = str(platform.get("slug") or platform.get("name"))
+        out[chain] = contract_address(str(platform["token_address"]))
     for entry in item.get("contract_address") or ():
         if isinstance(entry, dict) and entry.get("contract_address"):
             p = entry.get("platform") or {}
             chain = (p.get("coin") or {}).get("slug") or p.get("name") or "unknown"
-            out[str(chain)] = str(entry["contract_address"])
+            out[str(chain)] = contract_address(str(entry["contract_address"]))
     return out
 
 

@@ -13,7 +13,7 @@ import msgspec
 from coinstream.normalizer.errors import ParseError
 from coinstream.normalizer.fastprice import FastPrice, event_id, middle_of, utc_text
 from coinstream.normalizer.identity import Instrument, Registry
-from coinstream.schemas import Event, SentimentEvent, deterministic_id
+from coinstream.schemas import Event, SentimentEvent, deterministic_id, limits
 from coinstream.schemas.envelope import ENVELOPE_VERSION
 
 
@@ -167,6 +167,33 @@ def venue_price(
         native_symbol=inst.native,
         **fields,
     )
+
+
+_SIDES = (("price", None), ("bid", "bid_size"), ("ask", "ask_size"))
+
+
+def real_quote(
+    event_time: datetime | None, received_at: datetime, **fields: Decimal | None
+) -> tuple[datetime, dict[str, Decimal | None]] | None:
+    """A ticker or quote without its placeholders, or ``None`` when nothing real is left.
+
+    Venues fill an empty book or an instrument with no trade yet with zeros (Kraken sends bid
+    and ask 0, quantities 0 and times at the Unix epoch): a price of zero is "no price", its
+    size goes with it, and a time before the contract's earliest event time is "no time" (the
+    receipt time stands in when real prices remain). With no price, bid or ask left the record
+    says nothing and yields no event."""
+    out = dict(fields)
+    for name, size in _SIDES:
+        value = out.get(name)
+        if value is not None and value.is_zero():
+            out[name] = None
+            if size is not None:
+                out[size] = None
+    if all(out.get(name) is None for name, _ in _SIDES):
+        return None
+    if event_time is None or event_time < limits.EARLIEST_EVENT_TIME:
+        event_time = received_at
+    return event_time, out
 
 
 def price(**fields: Any) -> FastPrice:

@@ -20,6 +20,7 @@ from coinstream.normalizer.parsers.common import (
     Envelope,
     channel_error,
     hot_instrument,
+    real_quote,
     sequence_id,
     venue_price,
 )
@@ -158,31 +159,40 @@ def _parse(env: Envelope, registry: Registry, hint: str | None = None) -> list[A
         return []
     data = as_list(require(msg, "data", "kraken message"), "kraken data")
     if channel == "ticker":
-        return [_ticker(env, registry, as_dict(d, "kraken ticker")) for d in data]
+        return [e for d in data for e in _ticker(env, registry, as_dict(d, "kraken ticker"))]
     if channel == "trade":
         return [_trade(env, registry, as_dict(d, "kraken trade")) for d in data]
     raise channel_error(env)
 
 
-def _ticker(env: Envelope, registry: Registry, d: dict[str, Any]) -> AnyEvent:
+def _ticker(env: Envelope, registry: Registry, d: dict[str, Any]) -> list[AnyEvent]:
     inst = registry.instrument(VENUE, require(d, "symbol", "kraken ticker"))
     stamp = d.get("timestamp")
-    event_time = parse_time(stamp, name="ticker timestamp") if stamp else env.received_at
-    return venue_price(
-        env,
-        VENUE,
-        inst,
-        "ticker",
-        stamp or env.received_at.isoformat(),
-        event_time=event_time,
+    quote = real_quote(
+        parse_time(stamp, name="ticker timestamp") if stamp else None,
+        env.received_at,
         price=opt_decimal(d.get("last"), "last"),  # only present after a trade in 24 h
         bid=opt_decimal(d.get("bid"), "bid"),
         bid_size=opt_decimal(d.get("bid_qty"), "bid_qty"),
         ask=opt_decimal(d.get("ask"), "ask"),
         ask_size=opt_decimal(d.get("ask_qty"), "ask_qty"),
-        volume_24h=opt_decimal(d.get("volume"), "volume"),
-        change_24h_pct=opt_decimal(d.get("change_pct"), "change_pct"),
     )
+    if quote is None:  # an empty book and no trade: no quote
+        return []
+    event_time, values = quote
+    return [
+        venue_price(
+            env,
+            VENUE,
+            inst,
+            "ticker",
+            stamp or env.received_at.isoformat(),
+            event_time=event_time,
+            volume_24h=opt_decimal(d.get("volume"), "volume"),
+            change_24h_pct=opt_decimal(d.get("change_pct"), "change_pct"),
+            **values,
+        )
+    ]
 
 
 def _trade(env: Envelope, registry: Registry, d: dict[str, Any]) -> AnyEvent:
