@@ -87,6 +87,19 @@ def test_a_real_change_supersedes_the_version_with_who_made_it() -> None:
     )
 
 
+def test_filling_unknown_fields_adds_to_the_version() -> None:
+    """A thin event first, then the rich one: nothing known is replaced, so no history."""
+    first = fold(ASSETS, {}, [row(thin(0, name="Bitcoin", symbol="BTC"))]).current
+    folded = fold(
+        ASSETS,
+        stored(first),
+        [row(RICH.model_copy(update={"event_time": events.T0 + timedelta(minutes=1)}))],
+    )
+    assert folded.history == []
+    rec = dict(zip(ASSETS.columns, folded.current[0], strict=True))
+    assert rec["description"] == "Peer-to-peer cash" and rec["version_since"] == events.T0
+
+
 def test_replays_write_nothing() -> None:
     first = fold(ASSETS, {}, [row(RICH)]).current
     folded = fold(ASSETS, stored(first), [row(RICH), row(RICH)])

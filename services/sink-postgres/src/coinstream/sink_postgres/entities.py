@@ -3,11 +3,13 @@
 Assets, exchanges and DEX pairs are described by several sources and endpoints, thin ones and
 rich ones. The store reads each entity's current row (its event in ``data`` and the per-field
 provenance in ``field_sources``) under a row lock, folds the batch's events into it with
-``coinstream.schemas.merge_metadata`` and writes back only entities that changed. A change to
-a descriptive field (name, description, links...) starts a new version: the superseded one
-goes to ``metadata_history`` with the source that made it and the fields it changed. Changes
-to figures that move on every poll (supplies, volumes, trust score, attributes) update the
-current row in place.
+``coinstream.schemas.merge_metadata`` and writes back only entities that changed.
+
+Replacing a known descriptive value (a new name, another description, a changed link) starts
+a new version: the superseded one goes to ``metadata_history`` with the source that made it
+and the fields it changed. Figures that move on every poll (supplies, volumes, trust score,
+attributes) and fields filled for the first time (a first description, another source's
+links) update the current version in place: history holds superseded values only.
 """
 
 from __future__ import annotations
@@ -92,10 +94,10 @@ def fold(table: Table, stored: Mapping[str, Current], rows: Iterable[Row]) -> Fo
             continue
         if cur is None:
             new = Current(merged.event, merged.provenance, incoming.source, merged.changed)
-        elif any(f not in VOLATILE for f in merged.changed):  # a new version
+        elif _replaces_known_values(cur.event, merged.event, merged.changed):  # new version
             history.append(_history_row(cur, valid_to=merged.event.event_time))
             new = Current(merged.event, merged.provenance, incoming.source, merged.changed)
-        else:  # figures moved: the same version, updated in place
+        else:  # figures moved or unknown fields were filled: the same version, in place
             new = Current(
                 merged.event,
                 merged.provenance,
@@ -105,6 +107,24 @@ def fold(table: Table, stored: Mapping[str, Current], rows: Iterable[Row]) -> Fo
             )
         state[key] = touched[key] = new
     return Folded([current_row(table, c) for c in touched.values()], history)
+
+
+def _replaces_known_values(
+    old: AssetMetadataEvent, new: AssetMetadataEvent, changed: Iterable[str]
+) -> bool:
+    """Whether a descriptive field that had a value now has another one. Filling a field no
+    source had described (a first description, a new link) adds to the version; only a value
+    that is superseded makes the old version history."""
+    for name in changed:
+        if name in VOLATILE:
+            continue
+        before, after = getattr(old, name), getattr(new, name)
+        if isinstance(before, Mapping):
+            if any(key in after and after[key] != value for key, value in before.items()):
+                return True
+        elif before not in (None, "", (), []):
+            return True
+    return False
 
 
 def current_row(table: Table, cur: Current) -> Row:
