@@ -41,8 +41,7 @@ from coinstream.ingest_ws.frames import (
 from coinstream.ingest_ws.gaps import DUPLICATE, LATE, Gap, GapTracker
 from coinstream.ingest_ws.limits import AttemptWindow, ReconnectPolicy, TokenBucket
 from coinstream.ingest_ws.publisher import Sink
-from coinstream.ingest_ws.settings import VenueSettings
-from coinstream.ingest_ws.venues import ShardPlan, VenueProtocol
+from coinstream.ingest_ws.venues import ShardPlan, VenueProtocol, VenueSettings
 from coinstream.ingest_ws.venues.base import Backfill
 from coinstream.ingest_ws.watchdog import Thresholds, Watchdog
 from coinstream.ingest_ws.wsconn import ChunkConnection
@@ -669,7 +668,7 @@ class Shard:
         else:
             channel, _, symbol_part = key.partition(":")
             symbol = symbol_part or None
-            sequence = "trade_id" if channel in ("trade", "market_trades") else f"{channel} id"
+            sequence = self.venue.protocol.sequence_name(channel)
         metrics.GAPS.labels(self.venue.name, channel or "*").inc()
         metrics.MISSING.labels(self.venue.name, channel or "*").inc(gap.missing)
         self.venue.count("gaps")
