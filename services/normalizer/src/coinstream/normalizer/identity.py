@@ -1,8 +1,9 @@
 """Identity registry: every source's identifiers -> one canonical asset id.
 
 Canonical asset ids are CoinGecko-style slugs (``bitcoin``, ``tether``). The registry maps
-CoinGecko ids, CoinMarketCap ids, venue codes (``XBT`` on Kraken means ``BTC``) and chain +
-contract address of DEX tokens to them. Ticker symbols are never used alone to identify an
+CoinGecko ids, CoinMarketCap ids and chain + contract address of DEX tokens to them; a venue's
+own legacy codes (``XBT`` on Kraken means ``BTC``) are the venue parser's knowledge and come
+with its lookups (``instrument(..., codes=...)``). Ticker symbols are never used alone to identify an
 asset (``PEPE`` or ``UNI`` name several tokens): an id the registry does not know keeps a
 provider-namespaced id (``coingecko:some-coin``, ``cmc:123``, ``dex:ethereum:0xabc``) and is
 reported as unmapped, never merged with a same-symbol asset.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,18 +97,6 @@ DEFAULT_QUOTES: tuple[str, ...] = (
     "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USD", "EUR", "GBP", "TRY", "BTC", "ETH", "BNB",
 )  # fmt: skip
 
-# Venue-specific codes that differ from the canonical code.
-DEFAULT_VENUE_CODES: dict[str, dict[str, str]] = {
-    "kraken": {
-        "XBT": "BTC",
-        "XXBT": "BTC",
-        "XETH": "ETH",
-        "ZUSD": "USD",
-        "ZEUR": "EUR",
-        "XDG": "DOGE",
-    },
-}
-
 
 @dataclass(frozen=True, slots=True)
 class Instrument:
@@ -126,7 +115,6 @@ class Registry:
 
     assets: Iterable[Asset] = DEFAULT_ASSETS
     quotes: tuple[str, ...] = DEFAULT_QUOTES
-    venue_codes: dict[str, dict[str, str]] = field(default_factory=lambda: DEFAULT_VENUE_CODES)
     unmapped: set[str] = field(default_factory=set)
     memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
     new_instruments: dict[tuple[str, str], Instrument] = field(
@@ -230,10 +218,12 @@ class Registry:
         self._report(f"dex:{key[0]}:{key[1]}")
         return f"dex:{key[0]}:{key[1]}"
 
-    def code_of(self, venue: str, code: str) -> str:
-        """A venue's currency code in canonical form (``XBT`` -> ``BTC`` on Kraken)."""
+    @staticmethod
+    def code_of(code: str, codes: Mapping[str, str] | None = None) -> str:
+        """A venue's currency code in canonical form: upper case, the venue's own legacy
+        codes (``codes``, e.g. Kraken's ``XBT`` -> ``BTC``) replaced."""
         upper = code.upper()
-        return self.venue_codes.get(venue, {}).get(upper, upper)
+        return codes.get(upper, upper) if codes else upper
 
     def asset_for_code(self, code: str) -> str | None:
         """Canonical asset of an exchange currency code (curated map; ``None`` if unknown)."""
@@ -241,17 +231,24 @@ class Registry:
         return asset.id if asset else None
 
     # -- instruments ---------------------------------------------------------------------
-    def instrument(self, venue: str, native: str, hint: str | None = None) -> Instrument:
+    def instrument(
+        self,
+        venue: str,
+        native: str,
+        hint: str | None = None,
+        codes: Mapping[str, str] | None = None,
+    ) -> Instrument:
         """Resolve a venue symbol: ``BTCUSDT``, ``BTC-USD``, ``BTC/USD``, ``XBT/USD``.
 
         ``hint`` is a canonical ``BASE-QUOTE`` symbol (e.g. from the record key) used when a
-        concatenated symbol cannot be split by the known quote codes.
+        concatenated symbol cannot be split by the known quote codes; ``codes`` are the
+        venue's own codes that differ from the canonical ones (its parser knows them).
         """
         cached = self._instruments.get((venue, native))
         if cached is not None:
             return cached
         base, quote = self._split(venue, native, hint)
-        base, quote = self.code_of(venue, base), self.code_of(venue, quote)
+        base, quote = self.code_of(base, codes), self.code_of(quote, codes)
         asset_id = self.asset_for_code(base)
         if asset_id is None:
             self._report(f"{venue}:{base}")
