@@ -84,6 +84,22 @@ class VenueSettings(BaseModel):
         900.0, gt=0, description="Give up on a gap (unrecoverable) after this long"
     )
     default_retry_after_s: float = Field(10.0, gt=0, description="Wait after a bare 429")
+    # what the venue allows one account or IP, and what its messages cost
+    max_connections: int | None = Field(
+        None,
+        gt=0,
+        description="Connections the venue allows at once (per key or IP); more "
+        "shards than this fail at start-up",
+    )
+    credits_per_message: float | None = Field(
+        None, gt=0, description="Plan credits one data message costs (venues that bill them)"
+    )
+    daily_credit_budget: float | None = Field(
+        None,
+        gt=0,
+        description="Credits the stream may use per UTC day; at the budget it "
+        "stops until the next day (a rate_limited feed-status event says so)",
+    )
 
 
 @dataclass(frozen=True)
@@ -126,13 +142,15 @@ class HistoryPage:
 
 @dataclass(frozen=True)
 class ShardPlan:
-    """One connection: where to connect, what to send after opening, which streams it feeds."""
+    """One connection: where to connect (URL and handshake headers, e.g. an API key), what
+    to send after opening, which streams it feeds."""
 
     index: int
     url: str
     subscribe: tuple[str, ...]
     streams: tuple[StreamId, ...]
     symbols: tuple[str, ...] = field(default=())
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold a secret
 
 
 class VenueProtocol:
@@ -184,8 +202,19 @@ class VenueProtocol:
         return [tuple(syms[i : i + per_shard]) for i in range(0, len(syms), per_shard)]
 
     def plan(self) -> list[ShardPlan]:
-        """Every connection of the venue."""
-        return [self.shard(i, syms) for i, syms in enumerate(self.symbol_shards())]
+        """Every connection of the venue; more than ``max_connections`` is a ``ConfigError``."""
+        plans = [self.shard(i, syms) for i, syms in enumerate(self.symbol_shards())]
+        self.check_connections(len(plans))
+        return plans
+
+    def check_connections(self, count: int) -> None:
+        limit = self.settings.max_connections
+        if limit is not None and count > limit:
+            raise ConfigError(
+                f"{self.name}: the subscriptions need {count} connections, more than the "
+                f"{limit} the venue allows ({env_name(self.name, 'max_connections')}); "
+                "subscribe fewer targets"
+            )
 
     def shard(self, index: int, symbols: tuple[str, ...]) -> ShardPlan:
         raise NotImplementedError
@@ -213,6 +242,17 @@ class VenueProtocol:
     def sequence_name(self, channel: str) -> str:
         """What the sequence numbers of ``channel`` are, as gap events name them."""
         return f"{channel} id"
+
+    # -- connection outcomes ----------------------------------------------------------------
+    def refused(self, status: int) -> str | None:
+        """Why an upgrade refused with HTTP ``status`` must not be retried (a rejected key),
+        or None to reconnect with backoff."""
+        return None
+
+    def final_close(self, code: int | None, reason: str) -> str | None:
+        """Why a close with ``code`` means "do not reconnect" (the venue's documented close
+        codes for a bad key or plan), or None to reconnect with backoff."""
+        return None
 
     # -- REST trade history (backfill) ------------------------------------------------------
     def history_request(self, job: Backfill) -> HistoryRequest | None:
