@@ -27,6 +27,7 @@ from coinstream.ingest_ws import metrics
 from coinstream.ingest_ws.backfill import Backfiller
 from coinstream.ingest_ws.checkpoints import CheckpointBook, Marks, Position
 from coinstream.ingest_ws.envelope import ENVELOPE_FORMAT, Clock, EnvelopeIds, EnvelopeParts, encode
+from coinstream.ingest_ws.errors import VenueRefused
 from coinstream.ingest_ws.frames import (
     CONNECTION_SCOPE,
     DATA,
@@ -294,11 +295,10 @@ class Shard:
                     extra={"venue": self.venue.name, "shard": self.label, "error": repr(exc)},
                 )
                 self._mark_down(f"connect failed: {exc!r}", time.time())
-                if isinstance(exc, InvalidStatus):
-                    final = self.venue.protocol.refused(exc.response.status_code)
-                    if final is not None:
-                        self._stop_for_good(final)
-                        break
+                final = self._final_refusal(exc)
+                if final is not None:
+                    self._stop_for_good(final)
+                    break
                 delay = self.policy.delay_after_failure(time.monotonic())
                 continue
             cause = await self._serve(conn, stop)
@@ -327,6 +327,27 @@ class Shard:
                 },
             )
         self._set_state(DOWN)
+
+    def _fatal_held(self, ws: ChunkConnection) -> str | None:
+        """A frame saying not to reconnect that came before the subscriptions were sent (a
+        server that refuses the key right after the greeting, then closes)."""
+        for text in ws.held():
+            frame = self.venue.protocol.classify(text)
+            if frame.kind is FATAL:
+                return f"{self.venue.name}: {frame.detail or text[:200]}"
+        return None
+
+    def _final_refusal(self, exc: Exception) -> str | None:
+        """Whether a failed open is the venue saying "never": an HTTP refusal of the key, or a
+        close code that means the key or plan is wrong (sent before subscribing finished)."""
+        protocol = self.venue.protocol
+        if isinstance(exc, VenueRefused):
+            return str(exc)
+        if isinstance(exc, InvalidStatus):
+            return protocol.refused(exc.response.status_code)
+        if isinstance(exc, ConnectionClosed) and exc.rcvd is not None:
+            return protocol.final_close(exc.rcvd.code, exc.rcvd.reason)
+        return None
 
     def _stop_for_good(self, why: str) -> None:
         """The venue refused us in a way retrying cannot fix (a bad key, a plan without the
@@ -370,8 +391,11 @@ class Shard:
                         extra={"venue": self.venue.name, "shard": self.label},
                     )
                 await ws.send(message)
-        except BaseException:
+        except BaseException as exc:
             await conn.close("subscribe failed")
+            fatal = self._fatal_held(ws)
+            if fatal is not None and isinstance(exc, Exception):
+                raise VenueRefused(fatal) from exc
             raise
         self._set_state(SUBSCRIBED)
         self.watchdog.restart(time.monotonic())
