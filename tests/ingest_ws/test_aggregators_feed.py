@@ -133,6 +133,7 @@ async def test_coingecko_resubscribes_after_a_reconnect(
             sim.sim.faults["coingecko-ws.disconnect"] = 1
             await wait_for(lambda: s.connections == 2 and s.state == 3, 15)
             events = await statuses(kafka_settings, topics, has("connected", source=CG))
+    assert has("connected", source=CG)(events)
     commands = sim.sim.recordings["coingecko-ws.commands"]
     assert [json.loads(c)["command"] for c in commands] == ["subscribe", "message"] * 2
     assert any(e.status == "disconnected" and e.channel == "CGSimplePrice" for e in events)
@@ -207,6 +208,8 @@ async def test_coingecko_close_codes_and_silence_reconnect(
                     e.status == "disconnected" and "4001" in e.cause for e in es),
             )  # fmt: skip
     assert any(e.status == "disconnected" and "silent" in e.cause for e in events)
+    assert any(e.status == "disconnected" and "code 4001" in e.cause for e in events)
+    assert any(e.status == "stale" and e.channel == "CGSimplePrice" for e in events)
     assert s.final is None
 
 
@@ -269,9 +272,12 @@ async def test_coinmarketcap_streams_every_channel_with_acks_and_pings(
         async with feeds_running(settings) as (feeds, _):
             records = await read_topic(
                 kafka_settings, topics.raw(CMC), timeout=30,
-                until=lambda rs: channels_of(rs) >= wanted | {"ack", "pong"},
+                until=lambda rs: channels_of(rs) >= wanted | {"ack"},
             )  # fmt: skip
             s = shard(feeds)
+            await asyncio.sleep(1.5)  # application pings every 0.5 s, each answered
+            assert s.connections == 1
+    assert channels_of(records) >= wanted | {"ack", "welcome"}  # pongs are not published
     subs = REGISTRY.get_sample_value("ingest_ws_subscriptions", {"venue": CMC, "shard": "0"})
     assert subs == 2 + 2 + 2 + 2  # ids, token prices, swaps, klines: one per id/address
     keys = {r.key.decode() for r in records}
@@ -333,6 +339,9 @@ async def test_coinmarketcap_bad_key_auth_error_and_connection_limit(
             and any("4004" in e.cause for e in es),
         )  # fmt: skip
     assert all(e.source == CMC for e in events if isinstance(e, FeedStatusEvent))
+    finals = [e for e in events if e.details.get("final")]
+    assert any("4100" in e.cause for e in finals) and any("1010" in e.cause for e in finals)
+    assert any("4004" in e.cause for e in events)
 
 
 async def test_coinmarketcap_subscription_limit_missing_pongs_and_untagged_frames(
@@ -343,8 +352,9 @@ async def test_coinmarketcap_subscription_limit_missing_pongs_and_untagged_frame
     async with sim_with(Market(rate=30, seed=54)) as sim:
         sim.sim.faults.update({"coinmarketcap-ws.sub_limit": 3, "coinmarketcap-ws.untagged": True})
         settings = settings_for(
-            kafka_settings, sim, CMC, channels=["market", "swaps", "klines"], tokens=[f"1:{PEPE}"]
-        )
+            kafka_settings, sim, CMC, channels=["market", "swaps", "klines"],
+            tokens=[f"1:{PEPE}"], ping_interval_s=None,  # only application pings
+        )  # fmt: skip
         async with feeds_running(settings) as (feeds, _):
             s = shard(feeds)
             events = await statuses(kafka_settings, topics, has("source_error", source=CMC))
@@ -363,7 +373,7 @@ async def test_coinmarketcap_subscription_limit_missing_pongs_and_untagged_frame
     swap = next(r for r in records if decode_envelope(r.value).channel == "onchain@transaction")
     assert swap.key == f"coinmarketcap-ws:1:{PEPE}".encode()
     assert "channel" not in json.loads(decode_envelope(swap.value).payload)
-    assert feed
+    assert any("app pong missing" in e.cause for e in feed)
 
 
 async def test_coinmarketcap_missed_klines_are_a_gap(
@@ -400,3 +410,79 @@ async def test_coinmarketcap_budget_counts_credits_per_message(
             assert (
                 REGISTRY.get_sample_value("ingest_ws_credit_budget_remaining", {"venue": CMC}) == 0
             )
+
+
+# -- the remaining simulator faults, per venue ----------------------------------------------------
+
+
+@pytest.mark.parametrize("venue", [CG, CMC])
+async def test_refused_upgrades_and_dropped_connections_recover_and_resubscribe(
+    kafka_settings: KafkaSettings, topics: Topics, venue: str
+) -> None:
+    """HTTP 503 at the upgrade is retried with backoff (not final); an abrupt disconnect is
+    followed by a new connection that subscribes again and delivers data."""
+    async with sim_with(Market(rate=30, seed=61), **{f"{venue}.reject": 1}) as sim:
+        settings = settings_for(
+            kafka_settings, sim, venue, channels=["C1" if venue == CG else "market"]
+        )
+        async with feeds_running(settings) as (feeds, _):
+            s = shard(feeds)
+            await wait_for(lambda: s.state == 3, 15)
+            sim.sim.faults[f"{venue}.disconnect"] = 1
+            await wait_for(lambda: s.connections == 2 and s.state == 3, 15)
+            events = await statuses(
+                kafka_settings, topics,
+                lambda es: any("503" in e.cause for e in es) and has("connected", source=venue)(es),
+            )  # fmt: skip
+    assert any("503" in e.cause for e in events)
+    assert s.final is None and s.delays  # backed off after the refusal
+    subscribes = [c for c in sim.sim.recordings[f"{venue}.commands"] if "subscribe" in c]
+    assert len(subscribes) == 2  # once per connection
+    assert any(e.status == "disconnected" and "without close frame" in e.cause for e in events)
+
+
+async def test_coingecko_missing_pongs_and_error_code_refusals_reconnect(
+    kafka_settings: KafkaSettings, topics: Topics
+) -> None:
+    """Unanswered WebSocket pings close the connection (keepalive); a key refusal sent as a
+    code frame is reported and retried (undocumented: only the documented forms are final)."""
+    async with sim_with(Market(rate=30, seed=62)) as sim:
+        settings = settings_for(kafka_settings, sim, CG, channels=["C1"])
+        async with feeds_running(settings) as (feeds, _):
+            s = shard(feeds)
+            await wait_for(lambda: s.state == 3, 15)
+            sim.sim.faults["coingecko-ws.no_pong"] = True
+            await wait_for(lambda: s.connections >= 2, 15)
+            sim.sim.faults.pop("coingecko-ws.no_pong")
+            sim.sim.faults.update(
+                {"coingecko-ws.api_key": "other", "coingecko-ws.auth_failure": "code"}
+            )
+            sim.sim.faults["coingecko-ws.disconnect"] = 1  # the next connections meet the refusal
+            events = await statuses(
+                kafka_settings, topics,
+                lambda es: any("4010" in e.cause for e in es)
+                and any("keepalive" in e.cause for e in es),
+            )  # fmt: skip
+            assert s.final is None
+    assert any(e.status == "source_error" and "4010" in e.cause for e in events)
+    assert any(e.status == "disconnected" and "keepalive" in e.cause for e in events)
+
+
+async def test_coinmarketcap_malformed_frames_are_published_verbatim(
+    kafka_settings: KafkaSettings, topics: Topics
+) -> None:
+    async with sim_with(Market(rate=30, seed=63)) as sim:
+        settings = settings_for(kafka_settings, sim, CMC, channels=["market"])
+        async with feeds_running(settings) as (feeds, _):
+            s = shard(feeds)
+            await wait_for(lambda: s.state == 3, 15)
+            sim.sim.faults["coinmarketcap-ws.malformed"] = 1
+            records = await read_topic(
+                kafka_settings, topics.raw(CMC), timeout=15,
+                until=lambda rs: "unknown" in channels_of(rs),
+            )  # fmt: skip
+            assert s.state == 3 and s.connections == 1
+    bad = [
+        decode_envelope(r.value) for r in records if decode_envelope(r.value).channel == "unknown"
+    ]
+    assert bad[0].payload.startswith('{"type":"data"') and not bad[0].payload.endswith("}")

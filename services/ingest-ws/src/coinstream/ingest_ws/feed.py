@@ -329,13 +329,22 @@ class Shard:
         self._set_state(DOWN)
 
     def _fatal_held(self, ws: ChunkConnection) -> str | None:
-        """A frame saying not to reconnect that came before the subscriptions were sent (a
-        server that refuses the key right after the greeting, then closes)."""
+        """What the venue said before a connection failed while subscribing (a server that
+        refuses the key right after its greeting, then closes): error frames are reported
+        like any other, and a frame saying not to reconnect is returned."""
+        fatal = None
         for text in ws.held():
             frame = self.venue.protocol.classify(text)
-            if frame.kind is FATAL:
-                return f"{self.venue.name}: {frame.detail or text[:200]}"
-        return None
+            if frame.kind is FATAL and fatal is None:
+                fatal = f"{self.venue.name}: {frame.detail or text[:200]}"
+            elif frame.kind is ERROR:
+                self.venue.status(
+                    "source_error",
+                    start=_wall(time.time()),
+                    cause=f"venue error: {frame.detail or text[:200]}",
+                    details={"frame": text[:500], "while": "subscribing"},
+                )
+        return fatal
 
     def _final_refusal(self, exc: Exception) -> str | None:
         """Whether a failed open is the venue saying "never": an HTTP refusal of the key, or a
