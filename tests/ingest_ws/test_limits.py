@@ -77,7 +77,7 @@ def test_credit_budget_is_reached_once_at_the_exact_message_count() -> None:
     assert [budget.bill(1, now) for _ in range(19)] == [False] * 19
     assert budget.bill(1, now) is True
     assert budget.exhausted(now) and budget.bill(5, now) is False  # said once
-    assert round(budget.used, 9) == 2.5 and budget.remaining == 0
+    assert budget.used == 2.5 and budget.remaining == 0
 
 
 def test_credit_budget_starts_again_on_the_next_utc_day() -> None:

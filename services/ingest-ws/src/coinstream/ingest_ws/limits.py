@@ -119,12 +119,12 @@ class CreditBudget:
 
     @property
     def used(self) -> float:
-        """Credits used today."""
-        return self.messages * self.per_message
+        """Credits used today (rounded to 9 places: 6 x 0.1 is 0.6, not 0.6000000000000001)."""
+        return round(self.messages * self.per_message, 9)
 
     @property
     def remaining(self) -> float | None:
-        return None if self.daily is None else max(0.0, self.daily - self.used)
+        return None if self.daily is None else max(0.0, round(self.daily - self.used, 9))
 
     def _over(self) -> bool:
         # integer comparison: messages allowed per day = floor(daily / per_message)
