@@ -110,6 +110,28 @@ def source_payloads(source: str) -> list[tuple[str, str, str]]:
     if source == "feargreed":
         fng = {"data": [{"value": "1e400000", "value_classification": "\u202e", "timestamp": "x"}]}
         return [("index value 1e400000", "/fng/", json.dumps(fng))]
+    if source == "coingecko-ws":
+        pool = "0xa43fe16908251ee70ef74718545e4fe6c5ccec9f"
+        return [
+            ("simple price 1e400000 in 5138", "CGSimplePrice",
+             '{"c":"C1","i":"bitcoin","vs":"usd","p":1e400000,"t":99999999999}'),
+            ("swap with a negative amount", "OnchainTrade",
+             f'{{"c":"G2","n":"eth","pa":"{pool}","tx":"0x1","ty":"b","to":-5,"toq":1,"t":1}}'),
+            ("candle whose low is above its high", "OnchainOHLCV",
+             f'{{"ch":"G3","n":"eth","pa":"{pool}","to":"base","i":"1m","o":1,"h":1,"l":2,'
+             '"c":1,"v":1,"t":1780841100}'),
+            ("token price of a token without address", "OnchainSimpleTokenPrice", '{"c":"G1"}'),
+        ]  # fmt: skip
+    if source == "coinmarketcap-ws":
+        return [
+            ("market price not a number", "market@crypto_latest_price",
+             '{"type":"data","data":{"cid":1,"p":"lots"},"ts":1778663880111}'),
+            ("swap of zero-width tickers in 1969", "onchain@transaction",
+             '{"type":"data","data":{"pid":1,"tx":"0x1","t0a":"0xa","t1a":"0xb",'
+             '"t0s":"\u200b","t1s":"X","a0":1,"a1":1,"ts":-1000}}'),
+            ("kline without a token", "onchain@kline", '{"type":"data","data":{"o":1}}'),
+            ("error frame", "error", '{"type":"error","status":{"error_code":"5001"}}'),
+        ]  # fmt: skip
     return []
 
 

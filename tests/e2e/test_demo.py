@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from coinstream.devstack.kafkatools import read_topic
 from coinstream.runtime import KafkaSettings
 from coinstream.schemas import Topics
 
@@ -57,14 +58,41 @@ async def test_demo_uses_given_servers_and_delivers_an_alert(
     assert "slack=" in final, text[-3000:]
     for name in ("ingest-ws", "ingest-rest", "normalizer", "sink-postgres", "alerts"):
         assert f"  {name}: exit code 0" in text
+    # the streaming aggregators: records on their raw topics, shown in the summary
+    assert "raw.coingecko-ws=" in final and "raw.coinmarketcap-ws=" in final, final
 
     conn = await asyncpg.connect(database_url)
     try:
         prices = await conn.fetchval("SELECT count(*) FROM prices")
         sentiment = await conn.fetchval("SELECT count(*) FROM sentiment")
+        by_source = {
+            (r["source"], r["kind"]): r["n"]
+            for r in await conn.fetch(
+                "SELECT source, kind, count(*) AS n FROM prices "
+                "WHERE source IN ('coingecko-ws', 'coinmarketcap-ws') GROUP BY 1, 2"
+            )
+        }
+        onchain_candles = await conn.fetchval(
+            "SELECT count(*) FROM candles WHERE venue = 'coingecko-ws'"
+        )
     finally:
         await conn.close()
     assert prices > 0 and sentiment > 0
+
+    # their prices in PostgreSQL: aggregate prices and DEX swaps from both, on-chain candles
+    assert set(by_source) == {
+        ("coingecko-ws", "aggregate"),
+        ("coingecko-ws", "trade"),
+        ("coinmarketcap-ws", "aggregate"),
+        ("coinmarketcap-ws", "trade"),
+    }, by_source
+    assert onchain_candles > 0
+    # and nothing they sent was dead-lettered by the normalizer
+    letters = await read_topic(
+        kafka_settings, Topics(kafka_settings.topic_prefix).dlq, min_records=10**9, idle_s=2
+    )
+    origins = [dict(r.headers).get("dlq.origin.topic", b"").decode() for r in letters]
+    assert not [o for o in origins if "-ws." in o], origins
 
     # Trustworthy data: every record validates against the exported JSON Schema (checked by
     # a third-party validator), each asset a source described has a current description, no

@@ -7,11 +7,10 @@ import orjson
 from coinstream.ingest_ws.backfill import missing_ranges
 from coinstream.ingest_ws.checkpoints import CheckpointBook, Position
 from coinstream.ingest_ws.gaps import GAP, NEW, GapTracker
-from coinstream.ingest_ws.settings import BinanceSettings, CoinbaseSettings, KrakenSettings
 from coinstream.ingest_ws.venues.base import Backfill
-from coinstream.ingest_ws.venues.binance import BinanceProtocol
-from coinstream.ingest_ws.venues.coinbase import CoinbaseProtocol
-from coinstream.ingest_ws.venues.kraken import KrakenProtocol
+from coinstream.ingest_ws.venues.binance import BinanceProtocol, BinanceSettings
+from coinstream.ingest_ws.venues.coinbase import CoinbaseProtocol, CoinbaseSettings
+from coinstream.ingest_ws.venues.kraken import KrakenProtocol, KrakenSettings
 
 
 def test_a_primed_tracker_reports_what_a_restart_missed() -> None:

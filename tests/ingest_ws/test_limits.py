@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
-from coinstream.ingest_ws.limits import AttemptWindow, ReconnectPolicy, TokenBucket
+from coinstream.ingest_ws.limits import (
+    AttemptWindow,
+    CreditBudget,
+    ReconnectPolicy,
+    TokenBucket,
+    next_utc_midnight,
+)
 
 
 def test_token_bucket_allows_a_burst_then_paces_at_the_rate() -> None:
@@ -61,3 +68,30 @@ def test_attempt_window_applies_on_top_of_backoff() -> None:
     policy = ReconnectPolicy.build(0.001, 0.001, 60, AttemptWindow(limit=1, window_s=30))
     assert policy.delay_first(0) == 0
     assert policy.delay_after_failure(1) > 28
+
+
+def test_credit_budget_is_reached_once_at_the_exact_message_count() -> None:
+    """0.1 credit a message and 2 credits a day: the 20th message reaches it (no float drift)."""
+    budget = CreditBudget(per_message=0.1, daily=2.0)
+    now = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    assert [budget.bill(1, now) for _ in range(19)] == [False] * 19
+    assert budget.bill(1, now) is True
+    assert budget.exhausted(now) and budget.bill(5, now) is False  # said once
+    assert budget.used == 2.5 and budget.remaining == 0
+
+
+def test_credit_budget_starts_again_on_the_next_utc_day() -> None:
+    budget = CreditBudget(per_message=0.025, daily=1.0)
+    day1 = datetime(2026, 6, 1, 23, 59, tzinfo=UTC)
+    assert budget.bill(40, day1) is True
+    assert budget.exhausted(day1)
+    assert next_utc_midnight(day1) == datetime(2026, 6, 2, tzinfo=UTC)
+    day2 = datetime(2026, 6, 2, 0, 0, 1, tzinfo=UTC)
+    assert not budget.exhausted(day2) and budget.used == 0
+    assert budget.total_messages == 40
+
+
+def test_credit_accounting_without_a_budget_never_stops() -> None:
+    budget = CreditBudget(per_message=0.1)
+    assert budget.bill(10**6, datetime(2026, 6, 1, tzinfo=UTC)) is False
+    assert budget.remaining is None

@@ -19,11 +19,10 @@ from coinstream.ingest_ws.frames import (
     UNKNOWN,
     iso_to_ms,
 )
-from coinstream.ingest_ws.settings import BinanceSettings, CoinbaseSettings, KrakenSettings
 from coinstream.ingest_ws.venues import build_protocol
-from coinstream.ingest_ws.venues.binance import BinanceProtocol
-from coinstream.ingest_ws.venues.coinbase import CoinbaseProtocol
-from coinstream.ingest_ws.venues.kraken import KrakenProtocol
+from coinstream.ingest_ws.venues.binance import BinanceProtocol, BinanceSettings
+from coinstream.ingest_ws.venues.coinbase import CoinbaseProtocol, CoinbaseSettings
+from coinstream.ingest_ws.venues.kraken import KrakenProtocol, KrakenSettings
 
 
 def binance(**kw: Any) -> BinanceProtocol:
@@ -275,13 +274,13 @@ class PluginProtocol(BinanceProtocol):
 
 
 def test_venues_are_loaded_from_the_entry_point_group(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The registry is the ``coinstream.ws_venues`` group: the installed built-ins come from it,
+    """The registry is the ``coinstream.ingest_ws.venues`` group: the installed built-ins come from it,
     and a venue registered there is built, with its settings read from INGEST_WS_<VENUE>__*."""
     from importlib.metadata import EntryPoint, entry_points
 
     from coinstream.ingest_ws import venues
     from coinstream.ingest_ws.app import build_protocols
-    from coinstream.ingest_ws.settings import IngestWsSettings
+    from coinstream.ingest_ws.settings import installed_settings_class
 
     installed = {ep.name: ep.value for ep in entry_points(group=venues.ENTRY_POINT_GROUP)}
     assert installed["kraken"] == "coinstream.ingest_ws.venues.kraken:KrakenProtocol"
@@ -299,12 +298,14 @@ def test_venues_are_loaded_from_the_entry_point_group(monkeypatch: pytest.Monkey
         monkeypatch.setenv("INGEST_WS_PLUGIN_VENUE__SYMBOLS", '["ETH-USDT"]')
         monkeypatch.setenv("INGEST_WS_PLUGIN_VENUE__EXTRA_SYMBOLS", '["ETH-USDT"]')
         monkeypatch.setenv("INGEST_WS_COINBASE__ENABLED", "false")
-        settings = IngestWsSettings()
+        settings = installed_settings_class()()  # one field per venue, the plugin's too
         assert settings.venues()["plugin-venue"].url == "ws://127.0.0.1:9/plugin"
         built = {p.name: p for p in build_protocols(settings)}
         assert set(built) == {"binance", "kraken", "plugin-venue"}
         plan = built["plugin-venue"].plan()[0]
-        assert plan.url.startswith("ws://127.0.0.1:9/plugin/stream?streams=eth-usdt@trade")
+        assert plan.url.startswith(
+            "ws://127.0.0.1:9/plugin/stream?streams=ethusdt@trade"
+        )  # its form
         with pytest.raises(ConfigError, match="unknown venue"):
             build_protocol("nowhere", BinanceSettings())
     finally:

@@ -6,6 +6,7 @@ import pytest
 
 from coinstream.normalizer.errors import UnknownInstrumentError
 from coinstream.normalizer.identity import Registry
+from coinstream.normalizer.parsers import kraken
 
 
 @pytest.mark.parametrize(
@@ -23,8 +24,14 @@ from coinstream.normalizer.identity import Registry
 def test_venue_symbols_resolve_to_canonical_instruments(
     venue: str, native: str, symbol: str, asset: str
 ) -> None:
-    inst = Registry().instrument(venue, native)
+    codes = kraken.CODES if venue == "kraken" else None  # the venue parser's own codes
+    inst = Registry().instrument(venue, native, codes=codes)
     assert (inst.symbol, inst.asset_id, inst.native) == (symbol, asset, native)
+
+
+def test_the_registry_holds_no_venue_codes() -> None:
+    """Kraken's XBT is the Kraken parser's knowledge: the core registry does not map it."""
+    assert Registry().instrument("somevenue", "XBT/USD").symbol == "XBT-USD"
 
 
 def test_unknown_base_code_is_reported_not_guessed() -> None:

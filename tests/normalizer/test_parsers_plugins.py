@@ -11,7 +11,7 @@ import pytest
 
 from coinstream.normalizer.core import Normalizer
 from coinstream.normalizer.identity import Registry
-from coinstream.normalizer.parsers import BUILTIN, GROUP, load_parsers
+from coinstream.normalizer.parsers import BUILTIN, GROUP, ParserPlugin, load_parsers
 from coinstream.normalizer.settings import NormalizerSettings
 from coinstream.runtime import KafkaSettings
 from coinstream.schemas import PriceEvent, decode_event
@@ -58,14 +58,49 @@ def test_builtin_parsers_are_registered_in_the_entry_point_group() -> None:
     """The installed package registers every built-in source through the group itself."""
     registered = {ep.name: ep.value for ep in entry_points(group=GROUP)}
     assert set(BUILTIN) <= set(registered)
-    assert registered["cmc-dex"] == "coinstream.normalizer.parsers.cmc_dex:parse"
+    assert registered["cmc-dex"] == "coinstream.normalizer.parsers.cmc_dex:PLUGIN"
     assert load_parsers()["binance"] is BUILTIN["binance"]
+
+
+def test_plugins_declare_whether_their_trades_feed_candles() -> None:
+    """Exchanges declare venue trades; aggregators do not (the core reads only this)."""
+    declared = {name: p.venue_trades for name, p in BUILTIN.items()}
+    assert {name for name, v in declared.items() if v} == {"binance", "coinbase", "kraken"}
+    assert all(isinstance(p, ParserPlugin) for p in BUILTIN.values())
+
+
+def test_a_bare_parse_callable_declares_no_venue_trades() -> None:
+    """A plugin registering only ``parse`` publishes its trades but feeds no candles."""
+    settings = NormalizerSettings(
+        kafka=KafkaSettings(bootstrap_servers="localhost:1", topic_prefix="t")
+    )
+    core = Normalizer(
+        settings, settings.kafka.topics, Registry(), parsers={"binance": BUILTIN["binance"].parse}
+    )
+    out = []
+    for i in range(3):
+        trade = {
+            "e": "trade",
+            "E": 1_712_508_600_000 + i * 70_000,
+            "s": "BTCUSDT",
+            "t": i,
+            "p": "100",
+            "q": "1",
+            "T": 1_712_508_600_000 + i * 70_000,
+            "m": False,
+        }
+        value = raw("binance", "btcusdt@trade", {"stream": "btcusdt@trade", "data": trade})
+        outputs, letter = core.process("t.raw.binance.v1", 0, i, b"binance:BTC-USDT", value)
+        assert letter is None
+        out += outputs
+    assert {o.topic for o in out} == {"t.prices.v1", "t.metadata.v1"}  # no candles
+    assert not any(b"consolidated" in o.value for o in out)
 
 
 def test_a_parser_registered_through_the_group_is_loaded_and_used(plugin_dist: str) -> None:
     """A new source plugs in with one entry point: the core dispatches its records to it."""
     parsers = load_parsers()
-    assert parsers["examplex"].__module__ == plugin_dist
+    assert parsers["examplex"].parse.__module__ == plugin_dist
     assert set(BUILTIN) <= set(parsers)
     settings = NormalizerSettings(
         kafka=KafkaSettings(bootstrap_servers="localhost:1", topic_prefix="t")

@@ -65,6 +65,8 @@ def test_topic_names_are_pinned() -> None:
         "coinstream.raw.binance.v1",
         "coinstream.raw.coinbase.v1",
         "coinstream.raw.kraken.v1",
+        "coinstream.raw.coingecko-ws.v1",
+        "coinstream.raw.coinmarketcap-ws.v1",
     ]
     assert t.canonical() == [
         "coinstream.prices.v1",

@@ -26,7 +26,7 @@ create() {
 }
 
 # raw payloads: replays and audits only, so three days are enough
-for source in coingecko coinmarketcap cmc-dex feargreed binance coinbase kraken; do
+for source in coingecko coinmarketcap cmc-dex feargreed binance coinbase kraken coingecko-ws coinmarketcap-ws; do
     create "raw.$source.v1" --config "retention.ms=$((3 * DAY_MS))"
 done
 create prices.v1 --config "retention.ms=$((7 * DAY_MS))"

@@ -119,6 +119,25 @@ class PriceEvent(Event):
         None, description="Price change over 24 h in percent (1.5 means +1.5 %), -100 or more"
     )
     contributors: tuple[Identifier, ...] = Field((), description="Venues in a consolidated price")
+    network: Identifier | None = Field(
+        None,
+        description="Blockchain of an on-chain price or trade, as Coinstream names chains "
+        "(ethereum, bsc, solana, ...); absent for exchanges and aggregators",
+    )
+    contract_address: Identifier | None = Field(
+        None,
+        description="Token contract an on-chain token price is for (0x hex in lower case, "
+        "other chains as the chain spells it)",
+    )
+    pool_address: Identifier | None = Field(
+        None, description="Pool (pair contract) an on-chain trade executed in"
+    )
+    tx_hash: Identifier | None = Field(None, description="Transaction of an on-chain trade")
+    quote_size: NonNegativeDecimal | None = Field(
+        None,
+        description="Amount of the quote asset a trade exchanged, in quote-asset units "
+        "(on-chain swaps report both amounts; size is the base amount)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Any:
@@ -207,7 +226,8 @@ class AssetMetadataEvent(Event):
 
 
 class CandleEvent(Event):
-    """An event-time OHLCV candle built from trades. ``event_time`` is the candle's open time.
+    """An event-time OHLCV candle built from trades, or a source's own candle (an exchange's
+    kline, an aggregator's on-chain OHLCV). ``event_time`` is the candle's open time.
 
     A late trade inside the grace period amends the candle: same ``event_id``, higher
     ``revision``. Topic ``coinstream.candles.v1``, keyed by ``venue:symbol``.
@@ -228,6 +248,20 @@ class CandleEvent(Event):
     vwap: PositiveDecimal
     trade_count: int = Field(ge=0)
     final: bool = Field(False, description="True once the watermark passed close + grace")
+    network: Identifier | None = Field(None, description="Blockchain of an on-chain candle")
+    pool_address: Identifier | None = Field(
+        None, description="Pool (pair contract) an on-chain candle is of"
+    )
+    contract_address: Identifier | None = Field(
+        None, description="Token contract an on-chain candle prices"
+    )
+    estimated: tuple[Identifier, ...] | None = Field(
+        None,
+        description="Fields the source did not report and Coinstream filled in (candles of "
+        "aggregators, which send OHLC and a quote volume only): vwap is the typical price "
+        "(high + low + close) / 3, volume is quote_volume / vwap, trade_count is 0 (unknown). "
+        "Absent: every field is the source's or Coinstream's own count",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Any:

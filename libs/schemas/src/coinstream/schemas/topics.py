@@ -13,11 +13,13 @@ RAW_SOURCES: tuple[str, ...] = (
     "binance",
     "coinbase",
     "kraken",
+    "coingecko-ws",
+    "coinmarketcap-ws",
 )
 """Sources shipped with Coinstream. Plugins may add more; names match ``[a-z0-9][a-z0-9-]*``."""
 
 REST_SOURCES: tuple[str, ...] = ("coingecko", "coinmarketcap", "cmc-dex", "feargreed")
-WS_SOURCES: tuple[str, ...] = ("binance", "coinbase", "kraken")
+WS_SOURCES: tuple[str, ...] = ("binance", "coinbase", "kraken", "coingecko-ws", "coinmarketcap-ws")
 
 _SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

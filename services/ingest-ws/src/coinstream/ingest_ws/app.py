@@ -16,7 +16,7 @@ from coinstream.ingest_ws.checkpoints import (
 )
 from coinstream.ingest_ws.feed import Venue
 from coinstream.ingest_ws.publisher import KafkaPublisher, Sink
-from coinstream.ingest_ws.settings import IngestWsSettings
+from coinstream.ingest_ws.settings import IngestWsServiceSettings
 from coinstream.ingest_ws.venues import VenueProtocol, build_protocol
 from coinstream.runtime import (
     HealthReporter,
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 RATE_INTERVAL_S = 5.0
 
 
-def build_protocols(settings: IngestWsSettings) -> list[VenueProtocol]:
+def build_protocols(settings: IngestWsServiceSettings) -> list[VenueProtocol]:
     """Protocols of the enabled venues. Raises ``ConfigError`` (e.g. an unknown symbol) early."""
     return [build_protocol(name, v) for name, v in settings.venues().items() if v.enabled]
 
@@ -39,7 +39,7 @@ class FeedSet:
     """The enabled venues and their shards, running until ``stop`` is set."""
 
     def __init__(
-        self, settings: IngestWsSettings, sink: Sink, book: CheckpointBook | None = None
+        self, settings: IngestWsServiceSettings, sink: Sink, book: CheckpointBook | None = None
     ) -> None:
         self.venues = [
             Venue(p, sink, settings.watchdog_interval_s, book) for p in build_protocols(settings)
@@ -96,7 +96,7 @@ class FeedSet:
                 await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def main(settings: IngestWsSettings, stop: asyncio.Event) -> None:
+async def main(settings: IngestWsServiceSettings, stop: asyncio.Event) -> None:
     """Run until ``stop``: connect every enabled venue and publish raw envelopes to Kafka."""
     feeds_stop = asyncio.Event()
     topics = settings.kafka.topics
@@ -105,7 +105,7 @@ async def main(settings: IngestWsSettings, stop: asyncio.Event) -> None:
     del feeds_probe
     if settings.kafka.create_topics:
         wanted = {topics.raw(n) for n in enabled} | {topics.feed_status, topics.dlq}
-        specs = [s for s in topics.specs() if s.name in wanted]
+        specs = [s for s in topics.specs(tuple(enabled)) if s.name in wanted]  # plugins too
         if settings.checkpoints:
             specs += topics.internal_specs()
         await ensure_topics(settings.kafka, specs)

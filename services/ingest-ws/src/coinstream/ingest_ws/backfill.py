@@ -30,8 +30,7 @@ from pydantic import JsonValue
 from coinstream.ingest_ws import metrics
 from coinstream.ingest_ws.checkpoints import CheckpointBook, Marks
 from coinstream.ingest_ws.publisher import Sink
-from coinstream.ingest_ws.settings import VenueSettings
-from coinstream.ingest_ws.venues import VenueProtocol
+from coinstream.ingest_ws.venues import VenueProtocol, VenueSettings
 from coinstream.ingest_ws.venues.base import Backfill, HistoryPage, HistoryRequest
 from coinstream.runtime import Backoff
 from coinstream.runtime.ratelimit import RateBudget, parse_retry_after

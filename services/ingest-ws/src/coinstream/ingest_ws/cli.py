@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from coinstream.ingest_ws import app, recording
-from coinstream.ingest_ws.settings import IngestWsSettings
+from coinstream.ingest_ws.settings import IngestWsServiceSettings, installed_settings_class
 from coinstream.runtime import configure_logging, run
 from coinstream.runtime.cli import configuration_error, configuration_errors, load_settings
 
@@ -53,8 +53,10 @@ def _speed(text: str) -> float | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    with configuration_errors(PROG, IngestWsServiceSettings):
+        settings_class = installed_settings_class()  # one field per installed venue plugin
     settings, args = load_settings(
-        IngestWsSettings,
+        settings_class,
         argv,
         prog=PROG,
         description="Hold exchange WebSocket feeds (Binance, Coinbase, Kraken and venue "
@@ -64,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         add_arguments=_commands,
     )
     configure_logging(settings.service_name, settings.log_level, settings.log_format)
-    with configuration_errors(PROG, IngestWsSettings):
+    with configuration_errors(PROG, settings_class):
         app.build_protocols(settings)
     command = args.command or "run"
     if command == "record":

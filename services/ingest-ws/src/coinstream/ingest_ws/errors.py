@@ -5,6 +5,8 @@
   - ``ConfigError`` (not retriable, also a runtime ``ConfigurationError``, so start-up
     reports it as one line with exit code 2): a channel or limit setting cannot work.
   - ``FeedError`` (retriable): a connection failed, went silent or stopped answering pings.
+    - ``VenueRefused`` (not retriable): the venue said not to reconnect (a rejected key or
+      plan) before the connection was subscribed.
   - ``RecordingError`` (not retriable): a recording file cannot be read.
 """
 
@@ -33,3 +35,9 @@ class FeedError(IngestWsError):
 
 class RecordingError(IngestWsError):
     """A recording file is missing or malformed."""
+
+
+class VenueRefused(FeedError):
+    """The venue refused us in a way retrying cannot fix (the message says why)."""
+
+    retriable = False

@@ -21,16 +21,18 @@ from typing import Any
 
 import orjson
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from coinstream.ingest_ws import metrics
 from coinstream.ingest_ws.backfill import Backfiller
 from coinstream.ingest_ws.checkpoints import CheckpointBook, Marks, Position
 from coinstream.ingest_ws.envelope import ENVELOPE_FORMAT, Clock, EnvelopeIds, EnvelopeParts, encode
+from coinstream.ingest_ws.errors import VenueRefused
 from coinstream.ingest_ws.frames import (
     CONNECTION_SCOPE,
     DATA,
     ERROR,
+    FATAL,
     HEARTBEAT,
     PONG,
     SHUTDOWN,
@@ -39,10 +41,16 @@ from coinstream.ingest_ws.frames import (
     StreamId,
 )
 from coinstream.ingest_ws.gaps import DUPLICATE, LATE, Gap, GapTracker
-from coinstream.ingest_ws.limits import AttemptWindow, ReconnectPolicy, TokenBucket
+from coinstream.ingest_ws.limits import (
+    AttemptWindow,
+    CreditBudget,
+    ReconnectPolicy,
+    TokenBucket,
+    next_utc_midnight,
+)
 from coinstream.ingest_ws.publisher import Sink
-from coinstream.ingest_ws.settings import VenueSettings
-from coinstream.ingest_ws.venues import ShardPlan, VenueProtocol
+from coinstream.ingest_ws.symbols import env_name
+from coinstream.ingest_ws.venues import ShardPlan, VenueProtocol, VenueSettings
 from coinstream.ingest_ws.venues.base import Backfill
 from coinstream.ingest_ws.watchdog import Thresholds, Watchdog
 from coinstream.ingest_ws.wsconn import ChunkConnection
@@ -52,6 +60,7 @@ from coinstream.schemas import FeedStatusEvent, deterministic_id
 log = logging.getLogger(__name__)
 
 DOWN, CONNECTING, SUBSCRIBED, RECEIVING = 0, 1, 2, 3
+BUDGET_PAUSE = "daily credit budget reached"
 
 
 def _wall(epoch: float) -> datetime:
@@ -83,6 +92,14 @@ class Venue:
         self.backfiller = Backfiller(protocol, sink, self.status, book)
         self.frames = 0
         self.counters: dict[str, int] = {}
+        self.budget = (
+            CreditBudget(s.credits_per_message, s.daily_credit_budget)
+            if s.credits_per_message is not None
+            else None
+        )
+        self.paused = asyncio.Event()  # set while the daily credit budget is used up
+        if self.budget is not None and self.budget.daily is not None:
+            metrics.CREDITS_REMAINING.labels(self.name).set(self.budget.daily)
 
     def resume(self, positions: dict[str, Position]) -> None:
         """Continue where a previous run left off: every stream's tracker starts after its
@@ -96,6 +113,52 @@ class Venue:
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
+
+    # -- credits (venues that bill per message) ------------------------------------------------
+    def bill(self, messages: int) -> None:
+        """Book ``messages`` billable frames; at the daily budget, pause every shard."""
+        budget = self.budget
+        if budget is None or not messages:
+            return
+        now = utc_now()
+        reached = budget.bill(messages, now)
+        metrics.CREDITS_USED.labels(self.name).inc(messages * budget.per_message)
+        self.count("billable_messages", messages)
+        remaining = budget.remaining
+        if remaining is not None:
+            metrics.CREDITS_REMAINING.labels(self.name).set(remaining)
+        if reached:
+            resume = next_utc_midnight(now)
+            log.warning(
+                "daily credit budget reached; pausing the stream",
+                extra={"venue": self.name, "credits": budget.used, "resume_at": str(resume)},
+            )
+            self.status(
+                "rate_limited",
+                start=now,
+                cause=(
+                    f"daily credit budget reached: {budget.used:g} of {budget.daily:g} credits "
+                    f"({budget.messages} messages at {budget.per_message:g}); the stream stops "
+                    f"until {resume.isoformat()} ({env_name(self.name, 'daily_credit_budget')})"
+                ),
+                details={
+                    "reason": "daily_credit_budget",
+                    "credits_used": budget.used,
+                    "credit_budget": budget.daily,
+                    "messages": budget.messages,
+                    "resume_at": resume.isoformat(),
+                },
+            )
+            self.paused.set()
+
+    def budget_pause(self) -> float:
+        """Seconds until the credit budget allows data again (0: go ahead)."""
+        budget = self.budget
+        now = utc_now()
+        if budget is None or not budget.exhausted(now):
+            self.paused.clear()
+            return 0.0
+        return max(0.1, (next_utc_midnight(now) - now).total_seconds())
 
     async def pace_control(self) -> None:
         delay = self.control.reserve(time.monotonic())
@@ -150,6 +213,9 @@ class Conn:
     cause: str | None = None  # why we closed it ourselves
     intentional: bool = False
     app_ping_sent: float | None = None
+    close_code: int | None = None  # what the venue's close frame said
+    close_reason: str = ""
+    final: str | None = None  # the venue said not to reconnect (and why)
 
     async def close(self, cause: str, intentional: bool = False) -> None:
         if self.cause is None:
@@ -189,6 +255,8 @@ class Shard:
         self.down_since: float | None = None  # wall time of the last frame before an outage
         self.down_cause = ""
         self._rotate = asyncio.Event()
+        self._halt = asyncio.Event()  # a fatal frame: close and stop
+        self.final: str | None = None  # why this shard stopped for good
         self._successor: Conn | None = None  # the replacement during a handover
         self._rotate_reason = ""
         self.connections = 0
@@ -210,6 +278,13 @@ class Shard:
                     await asyncio.wait_for(stop.wait(), delay)
                 if stop.is_set():
                     break
+            pause = self.venue.budget_pause()
+            if pause > 0:  # the day's credits are used up: wait for the next UTC day
+                self._set_state(DOWN)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), pause)
+                delay = 0.0
+                continue
             try:
                 conn = await self._open()
             except Exception as exc:
@@ -220,12 +295,25 @@ class Shard:
                     extra={"venue": self.venue.name, "shard": self.label, "error": repr(exc)},
                 )
                 self._mark_down(f"connect failed: {exc!r}", time.time())
+                final = self._final_refusal(exc)
+                if final is not None:
+                    self._stop_for_good(final)
+                    break
                 delay = self.policy.delay_after_failure(time.monotonic())
                 continue
             cause = await self._serve(conn, stop)
             self._set_state(DOWN)
             if stop.is_set():
                 break
+            final = conn.final or self.venue.protocol.final_close(
+                conn.close_code, conn.close_reason
+            )
+            if final is not None:
+                self._stop_for_good(final)
+                break
+            if cause == BUDGET_PAUSE:
+                delay = 0.0
+                continue
             metrics.RECONNECTS.labels(self.venue.name, cause.split(":")[0][:40]).inc()
             self.venue.count("reconnects")
             delay = self.policy.delay_after_failure(time.monotonic())
@@ -240,11 +328,57 @@ class Shard:
             )
         self._set_state(DOWN)
 
+    def _fatal_held(self, ws: ChunkConnection) -> str | None:
+        """What the venue said before a connection failed while subscribing (a server that
+        refuses the key right after its greeting, then closes): error frames are reported
+        like any other, and a frame saying not to reconnect is returned."""
+        fatal = None
+        for text in ws.held():
+            frame = self.venue.protocol.classify(text)
+            if frame.kind is FATAL and fatal is None:
+                fatal = f"{self.venue.name}: {frame.detail or text[:200]}"
+            elif frame.kind is ERROR:
+                self.venue.status(
+                    "source_error",
+                    start=_wall(time.time()),
+                    cause=f"venue error: {frame.detail or text[:200]}",
+                    details={"frame": text[:500], "while": "subscribing"},
+                )
+        return fatal
+
+    def _final_refusal(self, exc: Exception) -> str | None:
+        """Whether a failed open is the venue saying "never": an HTTP refusal of the key, or a
+        close code that means the key or plan is wrong (sent before subscribing finished)."""
+        protocol = self.venue.protocol
+        if isinstance(exc, VenueRefused):
+            return str(exc)
+        if isinstance(exc, InvalidStatus):
+            return protocol.refused(exc.response.status_code)
+        if isinstance(exc, ConnectionClosed) and exc.rcvd is not None:
+            return protocol.final_close(exc.rcvd.code, exc.rcvd.reason)
+        return None
+
+    def _stop_for_good(self, why: str) -> None:
+        """The venue refused us in a way retrying cannot fix (a bad key, a plan without the
+        stream, credits used up): say so once, clearly, and do not reconnect."""
+        self.final = why
+        log.error(
+            "venue refused the connection; not reconnecting",
+            extra={"venue": self.venue.name, "shard": self.label, "why": why},
+        )
+        self.venue.status(
+            "source_error",
+            start=_wall(time.time()),
+            cause=f"{why}; the shard stopped and does not reconnect (fix and restart)",
+            details={"shard": self.plan.index, "final": True},
+        )
+
     async def _open(self) -> Conn:
         s = self.venue.settings
         self._set_state(CONNECTING)
         ws = await connect(
             self.plan.url,
+            additional_headers=dict(self.plan.headers) or None,
             open_timeout=s.open_timeout_s,
             ping_interval=s.ping_interval_s,
             ping_timeout=s.ping_timeout_s,
@@ -266,8 +400,11 @@ class Shard:
                         extra={"venue": self.venue.name, "shard": self.label},
                     )
                 await ws.send(message)
-        except BaseException:
+        except BaseException as exc:
             await conn.close("subscribe failed")
+            fatal = self._fatal_held(ws)
+            if fatal is not None and isinstance(exc, Exception):
+                raise VenueRefused(fatal) from exc
             raise
         self._set_state(SUBSCRIBED)
         self.watchdog.restart(time.monotonic())
@@ -283,18 +420,28 @@ class Shard:
         conn.reader = asyncio.create_task(self._read(conn), name=f"{self.venue.name}-read")
         ticker = asyncio.create_task(self._tick(stop), name=f"{self.venue.name}-watch")
         stop_wait = asyncio.create_task(stop.wait())
+        pause_wait = asyncio.create_task(self.venue.paused.wait())
+        halt_wait = asyncio.create_task(self._halt.wait())
         try:
             while True:
                 rotate_wait = asyncio.create_task(self._rotate.wait())
                 assert conn.reader is not None
                 await asyncio.wait(
-                    {conn.reader, rotate_wait, stop_wait}, return_when=asyncio.FIRST_COMPLETED
+                    {conn.reader, rotate_wait, stop_wait, pause_wait, halt_wait},
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
                 rotate_wait.cancel()
                 if stop.is_set():
                     await conn.close("service stopping", intentional=True)
                     await asyncio.gather(conn.reader, return_exceptions=True)
                     return "stopped"
+                if self._halt.is_set() or self.venue.paused.is_set():
+                    halted = self._halt.is_set()
+                    why = conn.final if halted else "daily credit budget reached"
+                    self._mark_down(why or "stopped", conn.last_frame_wall or time.time())
+                    await conn.close(why or "stopped", intentional=True)
+                    await asyncio.gather(conn.reader, return_exceptions=True)
+                    return "final" if halted else BUDGET_PAUSE
                 if conn.reader.done():
                     return conn.cause or "closed"
                 self._rotate.clear()
@@ -304,6 +451,8 @@ class Shard:
         finally:
             self.flush_counts()
             stop_wait.cancel()
+            pause_wait.cancel()
+            halt_wait.cancel()
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
             self.active = None
@@ -353,6 +502,9 @@ class Shard:
         try:
             ws.attach(self._consumer(conn))
             await ws.wait_closed()
+            rcvd = ws.close_exc.rcvd if ws.close_exc is not None else None
+            if rcvd is not None:
+                conn.close_code, conn.close_reason = rcvd.code, rcvd.reason
             if conn.cause is None:
                 if ws.consumer_error is not None:
                     conn.cause = f"reader error: {ws.consumer_error!r}"
@@ -396,7 +548,10 @@ class Shard:
         dumps = orjson.dumps
         offer_many = venue.sink.offer_many
 
+        bill = venue.bill if venue.budget is not None else None
+
         def consume(texts: list[str]) -> None:
+            before = kinds.get(DATA, 0)
             wall, received_at = clock_now()
             now = monotonic()
             conn.last_frame_wall = wall
@@ -456,6 +611,8 @@ class Shard:
                     lag.observe(max(0.0, wall - exchange_ms / 1000))
             if items:
                 offer_many(name, items, marks or None)
+            if bill is not None:
+                bill(kinds.get(DATA, 0) - before)  # metered venues bill data messages
 
         return consume
 
@@ -490,6 +647,9 @@ class Shard:
             return None
         elif kind is SHUTDOWN:
             self.request_rotation("serverShutdown")
+        elif kind is FATAL:
+            conn.final = f"{venue.name}: {frame.detail or text[:200]}"
+            self._halt.set()
         elif kind is ERROR:
             log.warning(
                 "venue error message",
@@ -501,6 +661,8 @@ class Shard:
                 cause=f"venue error: {frame.detail or text[:200]}",
                 details={"frame": text[:500], "connection_id": conn.id},
             )
+        elif frame.subscriptions is not None:
+            metrics.SUBSCRIPTIONS.labels(venue.name, self.label).set(frame.subscriptions)
         elif frame.detail.startswith("system=") and frame.detail != "system=online":
             venue.status(  # e.g. Kraken maintenance / cancel_only
                 "source_error",
@@ -669,7 +831,7 @@ class Shard:
         else:
             channel, _, symbol_part = key.partition(":")
             symbol = symbol_part or None
-            sequence = "trade_id" if channel in ("trade", "market_trades") else f"{channel} id"
+            sequence = self.venue.protocol.sequence_name(channel)
         metrics.GAPS.labels(self.venue.name, channel or "*").inc()
         metrics.MISSING.labels(self.venue.name, channel or "*").inc(gap.missing)
         self.venue.count("gaps")

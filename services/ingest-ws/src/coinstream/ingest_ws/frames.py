@@ -1,4 +1,5 @@
-"""What a venue frame is, decided without I/O: data, heartbeat, ack, error, pong, shutdown.
+"""What a venue frame is, decided without I/O: data, heartbeat, ack, error, pong, shutdown,
+fatal (do not reconnect).
 
 ``Frame`` carries what the connection loop needs: the envelope ``channel``, the canonical
 symbol for the Kafka key, the streams it feeds (for the stale watchdog), sequence points (for
@@ -16,6 +17,7 @@ CONTROL = "control"  # subscribe acks, subscriptions lists, status messages
 ERROR = "error"
 PONG = "pong"
 SHUTDOWN = "shutdown"
+FATAL = "fatal"  # the venue says not to reconnect: a rejected key, plan or credit limit
 UNKNOWN = "unknown"
 
 StreamId = tuple[str, str]
@@ -34,6 +36,7 @@ class Frame:
     seq: tuple[tuple[str, int], ...] = ()
     exchange_ms: int | None = None
     detail: str = ""
+    subscriptions: int | None = None  # the connection's subscriptions an ack counts
 
     @property
     def is_data(self) -> bool:

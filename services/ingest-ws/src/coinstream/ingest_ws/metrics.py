@@ -54,3 +54,12 @@ GAPS_UNRECOVERABLE = Counter(
 UNRECOVERABLE_TRADES = Counter(
     "ingest_ws_unrecoverable_trades_total", "Missing trades no history could supply", ["venue"]
 )
+CREDITS_USED = Counter(
+    "ingest_ws_credits_used_total", "Plan credits used by billable messages", ["venue"]
+)
+CREDITS_REMAINING = Gauge(
+    "ingest_ws_credit_budget_remaining", "Credits left in today's budget (UTC)", ["venue"]
+)
+SUBSCRIPTIONS = Gauge(
+    "ingest_ws_subscriptions", "Subscriptions the venue acknowledged, per shard", ["venue", "shard"]
+)

@@ -18,7 +18,7 @@ from pathlib import Path
 from coinstream.ingest_ws.app import FeedSet
 from coinstream.ingest_ws.errors import IngestWsError, RecordingError
 from coinstream.ingest_ws.publisher import FileRecorder
-from coinstream.ingest_ws.settings import IngestWsSettings
+from coinstream.ingest_ws.settings import IngestWsServiceSettings
 from coinstream.ingest_ws.venues import VenueProtocol, protocols
 from coinstream.runtime import KafkaProducer, ensure_topics
 from coinstream.schemas import RawEnvelope, decode_envelope
@@ -41,7 +41,7 @@ def read_recording(path: Path) -> Iterator[RawEnvelope]:
 
 
 async def record(
-    settings: IngestWsSettings,
+    settings: IngestWsServiceSettings,
     path: Path,
     stop: asyncio.Event,
     duration_s: float | None = None,
@@ -81,7 +81,7 @@ async def record(
     return recorder.count
 
 
-def _protocols(settings: IngestWsSettings) -> dict[str, VenueProtocol]:
+def _protocols(settings: IngestWsServiceSettings) -> dict[str, VenueProtocol]:
     venues = settings.venues()
     out: dict[str, VenueProtocol] = {}
     for name, cls in protocols().items():
@@ -93,7 +93,7 @@ def _protocols(settings: IngestWsSettings) -> dict[str, VenueProtocol]:
 
 
 async def replay(
-    settings: IngestWsSettings,
+    settings: IngestWsServiceSettings,
     path: Path,
     stop: asyncio.Event,
     speed: float | None = None,

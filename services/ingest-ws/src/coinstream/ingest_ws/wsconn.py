@@ -83,6 +83,10 @@ class ChunkConnection(ClientConnection, asyncio.BufferedProtocol):
             self._paused = False
             self.transport.resume_reading()
 
+    def held(self) -> list[str]:
+        """Messages received before a consumer was attached (e.g. while subscribing)."""
+        return list(self._held)
+
     def _deliver(self, messages: list[str]) -> None:
         consumer = self._consumer
         if consumer is None:

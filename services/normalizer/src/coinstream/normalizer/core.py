@@ -28,7 +28,13 @@ from coinstream.normalizer.dedup import DedupWindow
 from coinstream.normalizer.errors import ParseError
 from coinstream.normalizer.fastprice import FastPrice
 from coinstream.normalizer.identity import Registry
-from coinstream.normalizer.parsers import Parser, decode_envelope, load_parsers
+from coinstream.normalizer.parsers import (
+    Parser,
+    ParserPlugin,
+    as_plugin,
+    decode_envelope,
+    load_parsers,
+)
 from coinstream.normalizer.parsers.common import AnyEvent
 from coinstream.normalizer.settings import NormalizerSettings
 from coinstream.schemas import Topics, describe_error, limits
@@ -37,7 +43,6 @@ log = logging.getLogger(__name__)
 
 TP = tuple[str, int]
 _new = tuple.__new__  # builds an Output without its Python-level __new__ (hot path)
-TRADE_VENUES = frozenset({"binance", "coinbase", "kraken"})
 
 
 class Output(NamedTuple):
@@ -65,10 +70,11 @@ class Normalizer:
         settings: NormalizerSettings,
         topics: Topics,
         registry: Registry,
-        parsers: Mapping[str, Parser] | None = None,
+        parsers: Mapping[str, ParserPlugin | Parser] | None = None,
     ) -> None:
         self.settings = settings
-        self.parsers = dict(load_parsers() if parsers is None else parsers)
+        found = load_parsers() if parsers is None else parsers
+        self.parsers = {name: as_plugin(p) for name, p in found.items()}
         self.topics = topics
         self.registry = registry
         self.dedup = DedupWindow(settings.dedup_window)
@@ -187,11 +193,12 @@ class Normalizer:
             hint = key.decode(errors="replace").partition(":")[2]
             if len(self._hints) < 10_000:
                 self._hints[key] = hint
-        events = parser(env, self.registry, hint)
+        events = parser.parse(env, self.registry, hint)
         if not events:
             stats["misc"]["ignored"] += 1
             return []
         tp = (topic, partition)
+        venue_trades = parser.venue_trades  # the plugin says whether its trades feed candles
         seen = self.dedup.seen
         new_instruments = self.registry.new_instruments
         problems: list[str] = []
@@ -221,7 +228,7 @@ class Normalizer:
                 out.append(_new(Output, (self._prices, event.key, event.to_json())))
                 if new_instruments and event.native_symbol is not None:
                     self._announce(event.source, event.native_symbol, out)
-                if event.kind == "trade":
+                if venue_trades and event.kind == "trade":
                     self._feed_trade(event, tp, offset, out)
             else:
                 out.append(self._output(event))
@@ -236,7 +243,7 @@ class Normalizer:
 
     def _feed_trade(self, event: FastPrice, tp: TP, offset: int, out: list[Output]) -> None:
         price, size, venue = event.price, event.size, event.source
-        if price is None or size is None or venue not in TRADE_VENUES:
+        if price is None or size is None:
             return
         if event.market not in (None, "spot"):  # candles and consolidation are spot markets
             return

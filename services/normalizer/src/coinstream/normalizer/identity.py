@@ -1,8 +1,9 @@
 """Identity registry: every source's identifiers -> one canonical asset id.
 
 Canonical asset ids are CoinGecko-style slugs (``bitcoin``, ``tether``). The registry maps
-CoinGecko ids, CoinMarketCap ids, venue codes (``XBT`` on Kraken means ``BTC``) and chain +
-contract address of DEX tokens to them. Ticker symbols are never used alone to identify an
+CoinGecko ids, CoinMarketCap ids and chain + contract address of DEX tokens to them; a venue's
+own legacy codes (``XBT`` on Kraken means ``BTC``) are the venue parser's knowledge and come
+with its lookups (``instrument(..., codes=...)``). Ticker symbols are never used alone to identify an
 asset (``PEPE`` or ``UNI`` name several tokens): an id the registry does not know keeps a
 provider-namespaced id (``coingecko:some-coin``, ``cmc:123``, ``dex:ethereum:0xabc``) and is
 reported as unmapped, never merged with a same-symbol asset.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,16 +65,42 @@ _ETH = "ethereum"
 DEFAULT_ASSETS: tuple[Asset, ...] = (
     Asset("bitcoin", "BTC", "bitcoin", 1),
     Asset("ethereum", "ETH", "ethereum", 1027),
-    Asset("tether", "USDT", "tether", 825, ((_ETH, "0xdac17f958d2ee523a2206206994597c13d831ec7"),)),
+    Asset(
+        "tether",
+        "USDT",
+        "tether",
+        825,
+        (
+            (_ETH, "0xdac17f958d2ee523a2206206994597c13d831ec7"),
+            ("bsc", "0x55d398326f99059ff775485246999027b3197955"),
+        ),
+    ),
     Asset(
         "usd-coin",
         "USDC",
         "usd-coin",
         3408,
-        ((_ETH, "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"),),
+        (
+            (_ETH, "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"),
+            ("solana", "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"),
+        ),
     ),
     Asset("weth", "WETH", "weth", 2396, ((_ETH, "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"),)),
     Asset("pepe", "PEPE", "pepe", 24478, ((_ETH, "0x6982508145454ce325ddbe47a25d4ec3d2311933"),)),
+    Asset(
+        "wrapped-bitcoin",
+        "WBTC",
+        "wrapped-bitcoin",
+        3717,
+        ((_ETH, "0x2260fac5e5542a773aa44fbcfedf7c193bc2c599"),),
+    ),
+    Asset(
+        "wrapped-solana",
+        "WSOL",
+        "wrapped-solana",
+        16116,
+        (("solana", "So11111111111111111111111111111111111111112"),),
+    ),
     Asset("binancecoin", "BNB", "binancecoin", 1839),
     Asset("solana", "SOL", "solana", 5426),
     Asset("ripple", "XRP", "ripple", 52),
@@ -96,17 +123,30 @@ DEFAULT_QUOTES: tuple[str, ...] = (
     "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USD", "EUR", "GBP", "TRY", "BTC", "ETH", "BNB",
 )  # fmt: skip
 
-# Venue-specific codes that differ from the canonical code.
-DEFAULT_VENUE_CODES: dict[str, dict[str, str]] = {
-    "kraken": {
-        "XBT": "BTC",
-        "XXBT": "BTC",
-        "XETH": "ETH",
-        "ZUSD": "USD",
-        "ZEUR": "EUR",
-        "XDG": "DOGE",
-    },
-}
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """A DEX pool (pair contract) and its two tokens' contracts, all on ``chain``."""
+
+    chain: str
+    address: str
+    base: str
+    quote: str
+
+
+DEFAULT_POOLS: tuple[Pool, ...] = (
+    Pool(_ETH, "0xa43fe16908251ee70ef74718545e4fe6c5ccec9f",
+         "0x6982508145454ce325ddbe47a25d4ec3d2311933", "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"),
+    Pool(_ETH, "0x11b815efb8f581194ae79006d24e0d814b7697f6",
+         "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2", "0xdac17f958d2ee523a2206206994597c13d831ec7"),
+    Pool(_ETH, "0xcbcdf9626bc03e24f779434178a73a0b4bad62ed",
+         "0x2260fac5e5542a773aa44fbcfedf7c193bc2c599", "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"),
+    Pool("solana", "58oQChx4yWmvKdwLLZzBi4ChoCc2fqCUWBkwMihLYQo2",
+         "So11111111111111111111111111111111111111112", "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"),
+)  # fmt: skip
+"""Mainnet pools whose tokens the sources do not name (CoinGecko's on-chain trades and OHLCV
+carry only the pool): PEPE/WETH (Uniswap v2), WETH/USDT and WBTC/WETH (Uniswap v3), SOL/USDC
+(Raydium). More come from ``NORMALIZER_REGISTRY_FILE`` (``"pools"``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +166,7 @@ class Registry:
 
     assets: Iterable[Asset] = DEFAULT_ASSETS
     quotes: tuple[str, ...] = DEFAULT_QUOTES
-    venue_codes: dict[str, dict[str, str]] = field(default_factory=lambda: DEFAULT_VENUE_CODES)
+    pools: Iterable[Pool] = DEFAULT_POOLS
     unmapped: set[str] = field(default_factory=set)
     memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
     new_instruments: dict[tuple[str, str], Instrument] = field(
@@ -144,8 +184,12 @@ class Registry:
         self._by_contract: dict[tuple[str, str], Asset] = {}
         self._instruments: dict[tuple[str, str], Instrument] = {}
         self._cg_codes: dict[str, str] = {}
+        self._contract_codes: dict[tuple[str, str], str] = {}
+        self._pools: dict[tuple[str, str], Pool] = {}
         for asset in self.assets:
             self.add(asset)
+        for pool in self.pools:
+            self.add_pool(pool)
         self.quotes = tuple(sorted(self.quotes, key=len, reverse=True))
 
     def add(self, asset: Asset) -> None:
@@ -160,9 +204,19 @@ class Registry:
         for chain, contract in asset.platforms:
             self._by_contract[(chain.lower(), contract_address(contract))] = asset
 
+    def add_pool(self, pool: Pool) -> None:
+        chain = pool.chain.lower()
+        self._pools[(chain, contract_address(pool.address))] = Pool(
+            chain,
+            contract_address(pool.address),
+            contract_address(pool.base),
+            contract_address(pool.quote),
+        )
+
     @classmethod
     def from_file(cls, path: Path | None) -> Registry:
-        """The default registry, extended by a JSON file ``{"assets": [...], "quotes": [...]}``."""
+        """The default registry, extended by a JSON file ``{"assets": [...], "quotes": [...],
+        "pools": [{"network", "address", "base", "quote"}]}`` (pool tokens as contracts)."""
         registry = cls()
         if path is None:
             return registry
@@ -179,6 +233,8 @@ class Registry:
                     fiat=bool(item.get("fiat", False)),
                 )
             )
+        for item in data.get("pools", []):
+            registry.add_pool(Pool(item["network"], item["address"], item["base"], item["quote"]))
         if data.get("quotes"):
             registry.quotes = tuple(
                 sorted({*registry.quotes, *data["quotes"]}, key=len, reverse=True)
@@ -215,6 +271,11 @@ class Registry:
             return asset.code
         return self._cg_codes.get(cg_id) or code_from_id(cg_id)
 
+    def cmc_code(self, cmc_id: int) -> str:
+        """The code of a CMC id: the registry's, else one derived from the id (``CMC.123``)."""
+        asset = self._by_cmc.get(cmc_id)
+        return asset.code if asset is not None else code_from_id(f"cmc-{cmc_id}")
+
     def by_cmc(self, cmc_id: int) -> str:
         asset = self._by_cmc.get(cmc_id)
         if asset is not None:
@@ -230,10 +291,32 @@ class Registry:
         self._report(f"dex:{key[0]}:{key[1]}")
         return f"dex:{key[0]}:{key[1]}"
 
-    def code_of(self, venue: str, code: str) -> str:
-        """A venue's currency code in canonical form (``XBT`` -> ``BTC`` on Kraken)."""
+    def learn_contract_code(self, chain: str, contract: str, code: str) -> None:
+        """Remember the ticker a source gives a token contract (a DEX swap names its tokens)
+        for channels that carry only the address (token prices, OHLCV)."""
+        key = (chain.lower(), contract_address(contract))
+        if code and key not in self._by_contract and len(self._contract_codes) < 100_000:
+            self._contract_codes[key] = code
+
+    def contract_code(self, chain: str, contract: str) -> str:
+        """The code of a token contract: the registry asset's, else the ticker learned from a
+        source, else one derived from the address (never another token's ticker)."""
+        key = (chain.lower(), contract_address(contract))
+        asset = self._by_contract.get(key)
+        if asset is not None:
+            return asset.code
+        return self._contract_codes.get(key) or code_from_id(key[1])
+
+    def pool(self, chain: str, address: str) -> Pool | None:
+        """A known pool (its tokens' contracts), or None."""
+        return self._pools.get((chain.lower(), contract_address(address)))
+
+    @staticmethod
+    def code_of(code: str, codes: Mapping[str, str] | None = None) -> str:
+        """A venue's currency code in canonical form: upper case, the venue's own legacy
+        codes (``codes``, e.g. Kraken's ``XBT`` -> ``BTC``) replaced."""
         upper = code.upper()
-        return self.venue_codes.get(venue, {}).get(upper, upper)
+        return codes.get(upper, upper) if codes else upper
 
     def asset_for_code(self, code: str) -> str | None:
         """Canonical asset of an exchange currency code (curated map; ``None`` if unknown)."""
@@ -241,17 +324,24 @@ class Registry:
         return asset.id if asset else None
 
     # -- instruments ---------------------------------------------------------------------
-    def instrument(self, venue: str, native: str, hint: str | None = None) -> Instrument:
+    def instrument(
+        self,
+        venue: str,
+        native: str,
+        hint: str | None = None,
+        codes: Mapping[str, str] | None = None,
+    ) -> Instrument:
         """Resolve a venue symbol: ``BTCUSDT``, ``BTC-USD``, ``BTC/USD``, ``XBT/USD``.
 
         ``hint`` is a canonical ``BASE-QUOTE`` symbol (e.g. from the record key) used when a
-        concatenated symbol cannot be split by the known quote codes.
+        concatenated symbol cannot be split by the known quote codes; ``codes`` are the
+        venue's own codes that differ from the canonical ones (its parser knows them).
         """
         cached = self._instruments.get((venue, native))
         if cached is not None:
             return cached
         base, quote = self._split(venue, native, hint)
-        base, quote = self.code_of(venue, base), self.code_of(venue, quote)
+        base, quote = self.code_of(base, codes), self.code_of(quote, codes)
         asset_id = self.asset_for_code(base)
         if asset_id is None:
             self._report(f"{venue}:{base}")

@@ -20,8 +20,11 @@ import yaml
 # Faults the simulator understands (tools/market-sim: wsfaults.py, rest.py, webhook.py, smtp.py).
 FAULTS = (
     "<venue>.silent true | <venue>.disconnect N | <venue>.reject N | <venue>.gap N | "
-    "<venue>.duplicate N | <venue>.reorder N | <venue>.no_pong true (venue: binance, coinbase, "
-    "kraken); <provider>.faults [{kind: status|rate_limit|malformed|slow, count: N}] (provider: "
+    "<venue>.duplicate N | <venue>.reorder N | <venue>.no_pong true | <venue>.malformed N | "
+    "<venue>.close_code C (venue: binance, coinbase, kraken, coingecko-ws, coinmarketcap-ws); "
+    "coingecko-ws.api_key K + .auth_failure http|disconnect|code, .max_subscriptions N; "
+    "coinmarketcap-ws.api_key K + .auth_close 4100|4101|4102, .sub_limit N, .error_code E; "
+    "<provider>.faults [{kind: status|rate_limit|malformed|slow, count: N}] (provider: "
     "coingecko, coinmarketcap, cmc-dex, feargreed); webhook.500 N; smtp.reject 451|554"
 )
 SPREAD_VENUE = "kraken"  # lists BTC-USD and ETH-USD next to Coinbase in the demo
@@ -111,6 +114,8 @@ def guide(
         "Data in PostgreSQL (tables and views):",
         f"  {s.psql} {s.database_url} -c 'SELECT * FROM latest_prices'",
         f"  views: {view_list}",
+        f"  per source: {s.psql} {s.database_url} -c "
+        "'SELECT source, kind, count(*) FROM prices GROUP BY 1, 2 ORDER BY 1, 2'",
         f"Events on Kafka (bootstrap {s.bootstrap}), e.g. {topic}:",
         f"  {s.python} {s.example} --bootstrap {s.bootstrap} --prefix "
         f"{s.topic_prefix} --group look-$USER --symbol BTC-USDT"

@@ -37,6 +37,31 @@ DEMO_SYMBOLS = {
     "coinbase": ["BTC-USD", "ETH-USD"],
     "kraken": ["BTC-USD", "ETH-USD"],
 }
+WETH = "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"
+PEPE = "0x6982508145454ce325ddbe47a25d4ec3d2311933"
+WSOL = "So11111111111111111111111111111111111111112"
+DEMO_AGGREGATORS: dict[str, dict[str, object]] = {
+    # CoinGecko WebSocket: coins, tokens (network:address) and pools the simulator knows
+    "coingecko-ws": {
+        "URL": "/coingecko-ws/v1",
+        "COIN_IDS": ["bitcoin", "ethereum", "solana", "pepe"],
+        "TOKENS": [f"eth:{WETH}", f"eth:{PEPE}", f"solana:{WSOL}"],
+        "POOLS": [
+            "eth:0xa43fe16908251ee70ef74718545e4fe6c5ccec9f",
+            "eth:0x11b815efb8f581194ae79006d24e0d814b7697f6",
+            "solana:58oQChx4yWmvKdwLLZzBi4ChoCc2fqCUWBkwMihLYQo2",
+        ],
+        "OHLCV_INTERVALS": ["1m"],
+    },
+    # CoinMarketCap WebSocket: CMC ids and platform_id:address tokens (1 Ethereum, 16 Solana)
+    "coinmarketcap-ws": {
+        "URL": "/coinmarketcap-ws/v1",
+        "CRYPTO_IDS": [1, 1027, 5426, 24478],
+        "TOKENS": [f"1:{PEPE}", f"1:{WETH}", f"16:{WSOL}"],
+        "KLINE_INTERVALS": ["1m"],
+    },
+}
+"""The aggregator streams of the demo (both need a paid key upstream; the simulator takes any)."""
 
 
 @dataclass
@@ -51,7 +76,13 @@ class StackConfig:
     rules_file: Path = DEFAULT_RULES
     log_dir: Path | None = None
     rest_interval_s: float = 5.0
-    ws_venues: tuple[str, ...] = ("binance", "coinbase", "kraken")
+    ws_venues: tuple[str, ...] = (
+        "binance",
+        "coinbase",
+        "kraken",
+        "coingecko-ws",
+        "coinmarketcap-ws",
+    )
     rest_sources: tuple[str, ...] = ("coingecko", "coinmarketcap", "cmc-dex", "feargreed")
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
     sim_smtp_port: int | None = None  # the simulator's SMTP receiver, for email alerts
@@ -95,6 +126,15 @@ def service_env(name: str, cfg: StackConfig, http_port: int) -> dict[str, str]:
             env[f"{p}{v}__URL"] = url
             env[f"{p}{v}__REST_URL"] = f"{cfg.sim_http}/{venue}"  # trade history (backfill)
             env[f"{p}{v}__SYMBOLS"] = json.dumps(DEMO_SYMBOLS[venue])
+        for venue, settings in DEMO_AGGREGATORS.items():
+            v = venue.upper().replace("-", "_")
+            env[f"{p}{v}__ENABLED"] = str(venue in cfg.ws_venues).lower()
+            env[f"{p}{v}__API_KEY"] = "demo-key"
+            # the simulator bills nothing: no daily budget to run out of during a demo
+            env[f"{p}{v}__DAILY_CREDIT_BUDGET"] = "1000000"
+            for setting, value in settings.items():
+                text = f"{cfg.sim_ws}{value}" if setting == "URL" else json.dumps(value)
+                env[f"{p}{v}__{setting}"] = text
     elif name == "ingest-rest":
         bases = {
             "coingecko": f"{cfg.sim_http}/coingecko/api/v3",

@@ -1,7 +1,8 @@
-"""Scriptable WebSocket faults shared by the exchange simulators (Binance, Coinbase, Kraken).
+"""Scriptable WebSocket faults shared by the WebSocket simulators (Binance, Coinbase, Kraken,
+CoinGecko ``coingecko-ws``, CoinMarketCap ``coinmarketcap-ws``).
 
 Set with ``sim.faults[name] = value`` or ``POST /_sim/faults {"name": ..., "value": ...}``
-(``null`` clears). ``<venue>`` is ``binance``, ``coinbase`` or ``kraken``:
+(``null`` clears). ``<venue>`` is the venue's source name:
 
 - ``<venue>.disconnect`` (int N): the next N connections that send something are dropped
   abruptly (TCP abort, no close frame).
@@ -13,6 +14,9 @@ Set with ``sim.faults[name] = value`` or ``POST /_sim/faults {"name": ..., "valu
 - ``<venue>.duplicate`` (int N): the next N data frames are sent twice.
 - ``<venue>.reorder`` (int N): the next N sequenced frames are held back and sent after the
   frame that follows them (out of order).
+- ``<venue>.malformed`` (int N): the next N data frames are cut in half (invalid JSON).
+- ``<venue>.close_code`` (int code): the next frame is not sent; the server closes the
+  connection with this WebSocket close code instead (once).
 - ``binance.shutdown`` (float S): every open Binance connection gets ``serverShutdown`` and is
   closed S seconds later.
 - ``binance.max_age_s`` (float S): Binance connections are closed when older than S seconds
@@ -94,8 +98,19 @@ class Wire:
         if take(self.sim, self._fault("disconnect")):
             self.abort()
             raise ConnectionResetError("simulated abrupt disconnect")
+        code = self.sim.faults.pop(self._fault("close_code"), None)
+        if code is not None:
+            await self.close(int(code), "simulated close")
+            raise ConnectionResetError(f"simulated close {code}")
         await self.ws.send_str(text)
         self.sent += 1
+
+    async def close(self, code: int, reason: str = "") -> None:
+        """Close with ``code`` (a close frame, no data after it)."""
+        self.closed = True
+        self.sim.record(f"{self.venue}.faults", {"fault": "close", "code": code})
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self.ws.close(code=code, message=reason.encode())
 
     def abort(self) -> None:
         self.closed = True
@@ -120,6 +135,9 @@ class Wire:
             self._held = text
             self.sim.record(f"{self.venue}.faults", {"fault": "reorder"})
             return
+        if take(self.sim, self._fault("malformed")):
+            self.sim.record(f"{self.venue}.faults", {"fault": "malformed"})
+            text = text[: len(text) // 2]
         await self._write(text)
         if take(self.sim, self._fault("duplicate")):
             self.sim.record(f"{self.venue}.faults", {"fault": "duplicate"})
@@ -151,10 +169,10 @@ class Wire:
             return None
 
 
-def websocket(max_msg_size: int = 65536) -> web.WebSocketResponse:
+def websocket(max_msg_size: int = 65536, heartbeat: float = 20.0) -> web.WebSocketResponse:
     """A server WebSocket that leaves pings to ``Wire`` (so ``no_pong`` can withhold them)."""
     return web.WebSocketResponse(
-        heartbeat=20.0,
+        heartbeat=heartbeat,
         autoping=False,
         compress=False,
         max_msg_size=max_msg_size,

@@ -1,10 +1,12 @@
 """Venue protocols: subscription planning and frame classification, without I/O.
 
 Venues are plugins: a module with a ``VenueProtocol`` subclass (its ``name`` and its
-``settings_class``), registered under the entry-point group ``coinstream.ws_venues`` in a
-``pyproject.toml``::
+``settings_class``), registered under the entry-point group ``coinstream.ingest_ws.venues``
+(``coinstream.<package>.<plugin kind>``, like ``coinstream.normalizer.parsers`` and
+``coinstream.marketsim.routes``; the entry-point name is the source name in every group) in
+a ``pyproject.toml``::
 
-    [project.entry-points."coinstream.ws_venues"]
+    [project.entry-points."coinstream.ingest_ws.venues"]
     binance = "coinstream.ingest_ws.venues.binance:BinanceProtocol"
 
 Its settings come from ``INGEST_WS_<VENUE>__*`` like the built-in venues'.
@@ -13,13 +15,14 @@ Its settings come from ``INGEST_WS_<VENUE>__*`` like the built-in venues'.
 from __future__ import annotations
 
 import functools
+import re
 from importlib.metadata import entry_points
 
 from coinstream.ingest_ws.errors import ConfigError
-from coinstream.ingest_ws.settings import VenueSettings
-from coinstream.ingest_ws.venues.base import ShardPlan, VenueProtocol
+from coinstream.ingest_ws.venues.base import ShardPlan, VenueProtocol, VenueSettings
 
-ENTRY_POINT_GROUP = "coinstream.ws_venues"
+ENTRY_POINT_GROUP = "coinstream.ingest_ws.venues"
+SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")  # what Topics.raw() accepts
 
 
 @functools.cache
@@ -33,6 +36,11 @@ def protocols() -> dict[str, type[VenueProtocol]]:
         if cls.name != ep.name:
             raise ConfigError(
                 f"entry point {ep.name} names {cls.__name__}, whose name is {cls.name}"
+            )
+        if not SOURCE_NAME.match(ep.name):
+            raise ConfigError(
+                f"venue name {ep.name!r} cannot name a raw topic: use lower-case letters, "
+                "digits and '-'"
             )
         found[ep.name] = cls
     return found
@@ -52,6 +60,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "ShardPlan",
     "VenueProtocol",
+    "VenueSettings",
     "build_protocol",
     "protocols",
 ]

@@ -1,13 +1,105 @@
-"""The shape every venue protocol has: plan shards, classify frames, build pings."""
+"""The shape every venue plugin has: its settings, shard plans, frame classification, pings.
+
+A venue is one module (cryptofeed keeps one module per exchange): a ``VenueSettings`` subclass
+with its defaults and a ``VenueProtocol`` subclass with what the venue trades and how it
+spells symbols (``bases``, ``quotes``, ``native``, ``canonical``), its subscriptions, frame
+classification, and optional REST trade history. Nothing here does I/O.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from pydantic import BaseModel, Field
 
 from coinstream.ingest_ws.errors import ConfigError
 from coinstream.ingest_ws.frames import Frame, Route, StreamId
-from coinstream.ingest_ws.settings import VenueSettings
-from coinstream.ingest_ws.symbols import SymbolMap
+from coinstream.ingest_ws.symbols import CANONICAL, SymbolMap, env_name
+
+
+class VenueSettings(BaseModel):
+    """Connection, limits and liveness settings of one venue (defaults differ per venue)."""
+
+    enabled: bool = True
+    url: str = ""
+    symbols: list[str] = Field(default_factory=list, description="Canonical, e.g. BTC-USDT")
+    channels: list[str] = Field(default_factory=list)
+    extra_symbols: list[str] = Field(
+        default_factory=list,
+        description="Canonical symbols the venue lists that are missing from the built-in catalogue",
+    )
+    # venue limits
+    max_streams_per_connection: int = Field(
+        200, gt=0, description="Streams (symbol x channel) per connection; more shard out"
+    )
+    control_msgs_per_s: float = Field(
+        4.0, gt=0, description="Subscribe/ping messages per second we send (per venue)"
+    )
+    control_burst: int = Field(4, gt=0)
+    connect_attempts: int = Field(
+        20, gt=0, description="Connection attempts allowed per connect_window_s (per venue)"
+    )
+    connect_window_s: float = Field(60.0, gt=0)
+    subscribe_deadline_s: float = Field(5.0, gt=0, description="Subscribe within this after open")
+    # liveness
+    open_timeout_s: float = Field(10.0, gt=0)
+    ping_interval_s: float | None = Field(20.0, gt=0, description="WebSocket ping period")
+    ping_timeout_s: float | None = Field(20.0, gt=0, description="Close if no pong within")
+    app_ping_interval_s: float | None = Field(
+        None, gt=0, description="Application-level ping period (Kraken method=ping)"
+    )
+    max_connection_age_s: float | None = Field(
+        None, gt=0, description="Rotate (make-before-break) connections older than this"
+    )
+    handover_timeout_s: float = Field(10.0, gt=0, description="Wait for the new connection")
+    idle_timeout_s: dict[str, float] = Field(
+        default_factory=dict, description="Fixed stale threshold per channel (else learned)"
+    )
+    stale_min_s: float = Field(5.0, gt=0, description="Learned stale threshold lower bound")
+    stale_max_s: float = Field(300.0, gt=0, description="Learned stale threshold upper bound")
+    stale_factor: float = Field(10.0, gt=1, description="Threshold = factor x mean interval")
+    first_message_timeout_s: float = Field(
+        30.0, gt=0, description="Stale if nothing since subscribe"
+    )
+    silence_min_s: float = Field(5.0, gt=0, description="Connection dead after >= this silence")
+    silence_max_s: float = Field(60.0, gt=0, description="Connection dead after <= this silence")
+    # reconnect backoff
+    backoff_initial_s: float = Field(0.5, gt=0)
+    backoff_max_s: float = Field(30.0, gt=0)
+    backoff_reset_after_s: float = Field(60.0, gt=0, description="Healthy time that resets it")
+    # gaps
+    gap_grace_s: float = Field(1.0, ge=0, description="Wait for late messages before a gap")
+    drop_duplicates: bool = Field(True, description="Drop frames whose sequence ids were seen")
+    # backfill from the REST trade history
+    rest_url: str = Field("", description="Base URL of the venue's REST API (trade history)")
+    backfill: bool = Field(True, description="Fetch the trades of detected gaps over REST")
+    backfill_calls: int = Field(10, gt=0, description="History requests per backfill window")
+    backfill_window_s: float = Field(30.0, gt=0, description="Window of the request budget")
+    backfill_max_trades: int = Field(
+        100_000, gt=0, description="Trades one gap may fetch; beyond, the rest is unrecoverable"
+    )
+    backfill_retries: int = Field(5, ge=0, description="Retries of a failing history request")
+    backfill_timeout_s: float = Field(
+        900.0, gt=0, description="Give up on a gap (unrecoverable) after this long"
+    )
+    default_retry_after_s: float = Field(10.0, gt=0, description="Wait after a bare 429")
+    # what the venue allows one account or IP, and what its messages cost
+    max_connections: int | None = Field(
+        None,
+        gt=0,
+        description="Connections the venue allows at once (per key or IP); more "
+        "shards than this fail at start-up",
+    )
+    credits_per_message: float | None = Field(
+        None, gt=0, description="Plan credits one data message costs (venues that bill them)"
+    )
+    daily_credit_budget: float | None = Field(
+        None,
+        gt=0,
+        description="Credits the stream may use per UTC day; at the budget it "
+        "stops until the next day (a rate_limited feed-status event says so)",
+    )
 
 
 @dataclass(frozen=True)
@@ -50,38 +142,52 @@ class HistoryPage:
 
 @dataclass(frozen=True)
 class ShardPlan:
-    """One connection: where to connect, what to send after opening, which streams it feeds."""
+    """One connection: where to connect (URL and handshake headers, e.g. an API key), what
+    to send after opening, which streams it feeds."""
 
     index: int
     url: str
     subscribe: tuple[str, ...]
     streams: tuple[StreamId, ...]
     symbols: tuple[str, ...] = field(default=())
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold a secret
 
 
 class VenueProtocol:
-    """Pure venue logic. Subclasses set ``name``, ``channels`` and implement the hooks."""
+    """Pure venue logic. Subclasses set ``name``, ``channels``, the symbol catalogue and
+    implement the hooks; ``settings_class`` is read from ``INGEST_WS_<NAME>__*``."""
 
     name: str = ""
-    settings_class: type[VenueSettings] = VenueSettings  # read from INGEST_WS_<NAME>__*
+    settings_class: type[VenueSettings] = VenueSettings
     channels: frozenset[str] = frozenset()
-    aliases: dict[str, str] = {}
+    aliases: Mapping[str, str] = {}
     stream_channels: frozenset[str] | None = None  # channels that are per-symbol streams
     has_heartbeats = False
+    bases: frozenset[str] = frozenset()  # asset codes Coinstream follows on this venue
+    quotes: frozenset[str] = frozenset()  # the venue's quote currencies among them
 
     def __init__(self, settings: VenueSettings) -> None:
         self.settings = settings
-        self.symbols = SymbolMap.build(self.name, settings.symbols, settings.extra_symbols)
+        self.symbols = SymbolMap.build(self, settings.symbols, settings.extra_symbols)
         wanted = [self.aliases.get(c, c) for c in settings.channels]
         unknown = [c for c in wanted if c not in self.channels]
         if unknown or not wanted:
             raise ConfigError(
                 f"{self.name}: unsupported channel(s) {unknown or '(none given)'}; choose from "
-                f"{sorted(self.channels)} in INGEST_WS_{self.name.upper()}__CHANNELS"
+                f"{sorted(self.channels)} in {env_name(self.name, 'channels')}"
             )
         self.channel_list = list(dict.fromkeys(wanted))
         self._req_id = 0
         self._keys: dict[str, bytes] = {}
+
+    # -- symbols (the venue's own form) ------------------------------------------------------
+    def native(self, symbol: str) -> str:
+        """Canonical ``BTC-USDT`` -> the venue's symbol (default: the canonical form)."""
+        return symbol
+
+    def canonical(self, native: str) -> str | None:
+        """A venue symbol seen on the wire -> canonical, or None (default: canonical as is)."""
+        return native if CANONICAL.match(native) else None
 
     # -- planning --------------------------------------------------------------------------
     def data_channels(self) -> list[str]:
@@ -96,7 +202,19 @@ class VenueProtocol:
         return [tuple(syms[i : i + per_shard]) for i in range(0, len(syms), per_shard)]
 
     def plan(self) -> list[ShardPlan]:
-        return [self.shard(i, syms) for i, syms in enumerate(self.symbol_shards())]
+        """Every connection of the venue; more than ``max_connections`` is a ``ConfigError``."""
+        plans = [self.shard(i, syms) for i, syms in enumerate(self.symbol_shards())]
+        self.check_connections(len(plans))
+        return plans
+
+    def check_connections(self, count: int) -> None:
+        limit = self.settings.max_connections
+        if limit is not None and count > limit:
+            raise ConfigError(
+                f"{self.name}: the subscriptions need {count} connections, more than the "
+                f"{limit} the venue allows ({env_name(self.name, 'max_connections')}); "
+                "subscribe fewer targets"
+            )
 
     def shard(self, index: int, symbols: tuple[str, ...]) -> ShardPlan:
         raise NotImplementedError
@@ -119,6 +237,21 @@ class VenueProtocol:
 
     def app_ping(self) -> str | None:
         """An application-level ping message, for venues that have one."""
+        return None
+
+    def sequence_name(self, channel: str) -> str:
+        """What the sequence numbers of ``channel`` are, as gap events name them."""
+        return f"{channel} id"
+
+    # -- connection outcomes ----------------------------------------------------------------
+    def refused(self, status: int) -> str | None:
+        """Why an upgrade refused with HTTP ``status`` must not be retried (a rejected key),
+        or None to reconnect with backoff."""
+        return None
+
+    def final_close(self, code: int | None, reason: str) -> str | None:
+        """Why a close with ``code`` means "do not reconnect" (the venue's documented close
+        codes for a bad key or plan), or None to reconnect with backoff."""
         return None
 
     # -- REST trade history (backfill) ------------------------------------------------------

@@ -10,16 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from pydantic import Field
 
 from coinstream.ingest_ws.frames import CONTROL, DATA, ERROR, SHUTDOWN, UNKNOWN, Frame, Route
-from coinstream.ingest_ws.settings import BinanceSettings, VenueSettings
+from coinstream.ingest_ws.symbols import split, split_concatenated
 from coinstream.ingest_ws.venues.base import (
     Backfill,
     HistoryPage,
     HistoryRequest,
     ShardPlan,
     VenueProtocol,
+    VenueSettings,
 )
+from coinstream.ingest_ws.venues.catalogue import COMMON_BASES
 
 _SEQ_FIELD = {"trade": "t", "aggTrade": "a"}
 _FIELD_PATTERN = {"t": ',"t":', "a": ',"a":'}
@@ -32,17 +35,50 @@ RouteInfo = tuple[str | None, tuple[tuple[str, str], ...], str | None, str]
 """A stream name's meaning: canonical symbol, watchdog streams, sequence field and key."""
 
 
+class BinanceSettings(VenueSettings):
+    """Binance spot combined streams: 1024 streams and 5 msgs/s per connection, 300
+    connection attempts per 5 min per IP, disconnect at 24 h."""
+
+    url: str = "wss://stream.binance.com:9443"
+    symbols: list[str] = Field(default_factory=lambda: ["BTC-USDT", "ETH-USDT"])
+    channels: list[str] = Field(default_factory=lambda: ["trade", "bookTicker"])
+    max_streams_per_connection: int = Field(1024, gt=0, le=1024)
+    control_msgs_per_s: float = Field(4.0, gt=0, le=5.0)
+    connect_attempts: int = Field(300, gt=0)
+    connect_window_s: float = Field(300.0, gt=0)
+    max_connection_age_s: float | None = Field(23.5 * 3600, gt=0)
+    url_max_streams: int = Field(
+        100, gt=0, description="Streams put in the connect URL; the rest via SUBSCRIBE"
+    )
+    rest_url: str = "https://api.binance.com"
+    # historicalTrades weighs 25 of the 6,000 request weight per minute and IP: a quarter of it
+    backfill_calls: int = Field(60, gt=0)
+    backfill_window_s: float = Field(60.0, gt=0)
+
+
 class BinanceProtocol(VenueProtocol):
     name = "binance"
     settings_class = BinanceSettings
     channels = frozenset({"trade", "aggTrade", "bookTicker", "ticker", "kline_1m"})
     aliases = {"24hrTicker": "ticker", "kline": "kline_1m"}
+    bases = COMMON_BASES | {"BNB", "TRX", "TON", "WIF", "FDUSD", "USDC"}
+    quotes = frozenset({"USDT", "USDC", "FDUSD", "BTC", "ETH", "BNB", "EUR", "TRY", "BRL", "JPY"})
 
     def __init__(self, settings: VenueSettings) -> None:
         super().__init__(settings)
         self._routes: dict[str, RouteInfo] = {}
         self._fast_routes: dict[str, tuple[Route, str | None]] = {}
         self.url_max = settings.url_max_streams if isinstance(settings, BinanceSettings) else 100
+
+    def native(self, symbol: str) -> str:
+        base, quote = split(symbol)
+        return f"{base}{quote}"
+
+    def canonical(self, native: str) -> str | None:
+        return split_concatenated(native, self.quotes)
+
+    def sequence_name(self, channel: str) -> str:
+        return "trade_id" if channel == "trade" else f"{channel} id"
 
     def stream_name(self, channel: str, symbol: str) -> str:
         return f"{self.symbols.to_venue(symbol).lower()}@{channel}"

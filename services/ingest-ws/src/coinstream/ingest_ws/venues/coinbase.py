@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from pydantic import Field
 
 from coinstream.ingest_ws.frames import (
     CONNECTION_SCOPE,
@@ -22,19 +23,37 @@ from coinstream.ingest_ws.frames import (
     StreamId,
     iso_to_ms,
 )
-from coinstream.ingest_ws.settings import CoinbaseSettings
 from coinstream.ingest_ws.venues.base import (
     Backfill,
     HistoryPage,
     HistoryRequest,
     ShardPlan,
     VenueProtocol,
+    VenueSettings,
 )
+from coinstream.ingest_ws.venues.catalogue import COMMON_BASES
 
 _ITEMS = {"ticker": "tickers", "ticker_batch": "tickers", "market_trades": "trades"}
 PRODUCTS_PER_MESSAGE = 100
 HISTORY_CHANNEL = "/api/v3/brokerage/market/products/{product_id}/ticker"
 HISTORY_PAGE = 1000
+
+
+class CoinbaseSettings(VenueSettings):
+    """Coinbase Advanced Trade: 8 connections/s and 8 unauthenticated messages/s per IP."""
+
+    url: str = "wss://advanced-trade-ws.coinbase.com"
+    symbols: list[str] = Field(default_factory=lambda: ["BTC-USD", "ETH-USD"])
+    channels: list[str] = Field(default_factory=lambda: ["ticker", "market_trades", "heartbeats"])
+    max_streams_per_connection: int = Field(300, gt=0)
+    control_msgs_per_s: float = Field(6.0, gt=0, le=8.0)
+    control_burst: int = Field(6, gt=0)
+    connect_attempts: int = Field(6, gt=0)
+    connect_window_s: float = Field(1.0, gt=0)
+    rest_url: str = "https://api.coinbase.com"
+    # public REST endpoints: 10 requests per second and IP
+    backfill_calls: int = Field(5, gt=0)
+    backfill_window_s: float = Field(1.0, gt=0)
 
 
 class CoinbaseProtocol(VenueProtocol):
@@ -44,6 +63,11 @@ class CoinbaseProtocol(VenueProtocol):
     aliases = {"heartbeat": "heartbeats", "trades": "market_trades", "matches": "market_trades"}
     stream_channels = frozenset({"ticker", "ticker_batch", "market_trades"})
     has_heartbeats = True
+    bases = COMMON_BASES | {"USDT"}
+    quotes = frozenset({"USD", "USDC", "USDT", "EUR", "GBP", "BTC", "ETH"})
+
+    def sequence_name(self, channel: str) -> str:
+        return "trade_id" if channel == "market_trades" else f"{channel} id"
 
     def shard(self, index: int, symbols: tuple[str, ...]) -> ShardPlan:
         products = [self.symbols.to_venue(s) for s in symbols]

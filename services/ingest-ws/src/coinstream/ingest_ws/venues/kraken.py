@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from pydantic import Field
 
 from coinstream.ingest_ws.frames import (
     CONTROL,
@@ -21,20 +22,42 @@ from coinstream.ingest_ws.frames import (
     StreamId,
     iso_to_ms,
 )
-from coinstream.ingest_ws.settings import KrakenSettings
+from coinstream.ingest_ws.symbols import split, split_at
 from coinstream.ingest_ws.venues.base import (
     Backfill,
     HistoryPage,
     HistoryRequest,
     ShardPlan,
     VenueProtocol,
+    VenueSettings,
 )
+from coinstream.ingest_ws.venues.catalogue import COMMON_BASES
 
 SYMBOLS_PER_MESSAGE = 50
 HISTORY_PATH = "/0/public/Trades"
 HISTORY_PAGE = 1000
 REST_CODES = {"BTC": "XBT", "DOGE": "XDG"}
 """Where Kraken's REST pair names keep the legacy codes (``XBTUSD``)."""
+ALIASES = {"XBT": "BTC", "XDG": "DOGE"}
+"""Kraken's legacy asset codes (v1 and REST) and their canonical codes."""
+
+
+class KrakenSettings(VenueSettings):
+    """Kraken v2: public limits are undocumented, so the defaults are conservative."""
+
+    url: str = "wss://ws.kraken.com/v2"
+    symbols: list[str] = Field(default_factory=lambda: ["BTC-USD", "ETH-USD"])
+    channels: list[str] = Field(default_factory=lambda: ["ticker", "trade"])
+    max_streams_per_connection: int = Field(200, gt=0)
+    control_msgs_per_s: float = Field(2.0, gt=0)
+    control_burst: int = Field(2, gt=0)
+    connect_attempts: int = Field(15, gt=0)
+    connect_window_s: float = Field(60.0, gt=0)
+    app_ping_interval_s: float | None = Field(30.0, gt=0)
+    rest_url: str = "https://api.kraken.com"
+    # public REST: a counter of 15 that decays by one every 3 s, so about one call per 3 s
+    backfill_calls: int = Field(10, gt=0)
+    backfill_window_s: float = Field(30.0, gt=0)
 
 
 class KrakenProtocol(VenueProtocol):
@@ -43,6 +66,18 @@ class KrakenProtocol(VenueProtocol):
     channels = frozenset({"ticker", "trade"})
     aliases = {"trades": "trade"}
     has_heartbeats = True
+    bases = COMMON_BASES | {"TRX", "TON", "WIF", "USDT", "USDC"}
+    quotes = frozenset({"USD", "USDT", "USDC", "EUR", "GBP", "CAD", "JPY", "BTC", "ETH"})
+
+    def native(self, symbol: str) -> str:
+        base, quote = split(symbol)
+        return f"{base}/{quote}"
+
+    def canonical(self, native: str) -> str | None:
+        return split_at(native, "/", ALIASES)
+
+    def sequence_name(self, channel: str) -> str:
+        return "trade_id" if channel == "trade" else f"{channel} id"
 
     def shard(self, index: int, symbols: tuple[str, ...]) -> ShardPlan:
         natives = [self.symbols.to_venue(s) for s in symbols]

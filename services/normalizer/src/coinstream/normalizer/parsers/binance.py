@@ -23,6 +23,7 @@ from coinstream.normalizer.identity import Registry
 from coinstream.normalizer.parsers.common import (
     AnyEvent,
     Envelope,
+    ParserPlugin,
     channel_error,
     hot_instrument,
     real_quote,
@@ -346,3 +347,7 @@ def _kline(env: Envelope, registry: Registry, d: dict[str, Any], hint: str | Non
         trade_count=trades,
         final=bool(k.get("x", False)),
     )
+
+
+PLUGIN = ParserPlugin(parse, venue_trades=True)
+"""The entry point: exchange trades, so they feed candles and the consolidated price."""

@@ -22,6 +22,7 @@ from coinstream.normalizer.identity import Registry, contract_address
 from coinstream.normalizer.parsers.common import (
     AnyEvent,
     Envelope,
+    ParserPlugin,
     channel_error,
     content_id,
     json_safe,
@@ -158,3 +159,7 @@ def _pair(env: Envelope, registry: Registry, pair: dict[str, Any]) -> list[AnyEv
         )
     )
     return out
+
+
+PLUGIN = ParserPlugin(parse)
+"""The entry point (an aggregator: its prices feed no candles or consolidation)."""

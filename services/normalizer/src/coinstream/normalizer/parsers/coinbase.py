@@ -19,6 +19,7 @@ from coinstream.normalizer.identity import Registry
 from coinstream.normalizer.parsers.common import (
     AnyEvent,
     Envelope,
+    ParserPlugin,
     channel_error,
     hot_instrument,
     real_quote,
@@ -197,3 +198,7 @@ def _trades(env: Envelope, registry: Registry, events: list[Any]) -> list[AnyEve
                 )
             )
     return out
+
+
+PLUGIN = ParserPlugin(parse, venue_trades=True)
+"""The entry point: exchange trades, so they feed candles and the consolidated price."""

@@ -16,6 +16,7 @@ from coinstream.normalizer.identity import Registry, contract_address
 from coinstream.normalizer.parsers.common import (
     AnyEvent,
     Envelope,
+    ParserPlugin,
     channel_error,
     content_id,
     json_safe,
@@ -349,3 +350,7 @@ def _global(env: Envelope, body: dict[str, Any]) -> list[AnyEvent]:
         for metric, value, unit in figures
         if value is not None
     ]
+
+
+PLUGIN = ParserPlugin(parse)
+"""The entry point (an aggregator: its prices feed no candles or consolidation)."""

@@ -14,6 +14,7 @@ from coinstream.normalizer.identity import Registry, contract_address
 from coinstream.normalizer.parsers.common import (
     AnyEvent,
     Envelope,
+    ParserPlugin,
     channel_error,
     content_id,
     json_safe,
@@ -196,3 +197,7 @@ def _fear_greed(env: Envelope, row: dict[str, Any]) -> AnyEvent:
         env, SOURCE, "market", "fear_greed", value, event_time,
         classification=row.get("value_classification") or band(value), unit="index",
     )  # fmt: skip
+
+
+PLUGIN = ParserPlugin(parse)
+"""The entry point (an aggregator: its prices feed no candles or consolidation)."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -105,14 +106,18 @@ def _decode_envelope_slow(value: bytes | str) -> Envelope:
 
 
 def hot_instrument(
-    registry: Registry, venue: str, native: str, hint: str | None
+    registry: Registry,
+    venue: str,
+    native: str,
+    hint: str | None,
+    codes: Mapping[str, str] | None = None,
 ) -> tuple[Instrument, str, str]:
     """``registry.instrument()`` plus the instrument's trade and quote JSON middles
     (``fastprice.middle_of``), memoized per registry. The registry resolves a venue symbol once
     and caches it, so the memo holds exactly what it would return."""
     memo = registry.memo.get((venue, native))
     if memo is None:
-        inst = registry.instrument(venue, native, hint)
+        inst = registry.instrument(venue, native, hint, codes)
         parts = (venue, inst.symbol, inst.base, inst.quote, inst.asset_id, inst.native)
         memo = (inst, middle_of("trade", *parts), middle_of("quote", *parts))
         if len(registry.memo) < 10_000:
@@ -140,6 +145,25 @@ AnyEvent = Event | FastPrice
 
 Parser = Callable[[Envelope, Registry, "str | None"], list[AnyEvent]]
 """``parse(envelope, registry, key_symbol_hint) -> events`` (empty for ignored frames)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParserPlugin:
+    """A source's parser and what its events are: the value of its entry point in
+    ``coinstream.normalizer.parsers``.
+
+    ``venue_trades``: its ``trade`` events are executions on the source's own order book (an
+    exchange's spot market), so they feed the 1-minute candles and the consolidated price.
+    Aggregators, DEX trade feeds priced through a pool and history replays of another
+    source leave it False: their prices are published, never consolidated. The core decides
+    from this declaration only; it never names a source.
+    """
+
+    parse: Parser
+    venue_trades: bool = False
+
+    def __call__(self, env: Envelope, registry: Registry, hint: str | None) -> list[AnyEvent]:
+        return self.parse(env, registry, hint)
 
 
 def venue_price(

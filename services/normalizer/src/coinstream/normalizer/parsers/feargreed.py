@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from coinstream.normalizer.errors import ParseError
 from coinstream.normalizer.identity import Registry
-from coinstream.normalizer.parsers.common import AnyEvent, Envelope, channel_error, sentiment
+from coinstream.normalizer.parsers.common import (
+    AnyEvent,
+    Envelope,
+    ParserPlugin,
+    channel_error,
+    sentiment,
+)
 from coinstream.normalizer.values import as_dict, as_list, loads, parse_time, require, to_decimal
 
 SOURCE = "feargreed"
@@ -33,3 +39,7 @@ def parse(env: Envelope, registry: Registry, hint: str | None = None) -> list[An
             )
         )  # fmt: skip
     return out
+
+
+PLUGIN = ParserPlugin(parse)
+"""The entry point (an aggregator: its prices feed no candles or consolidation)."""

@@ -18,6 +18,7 @@ from coinstream.normalizer.identity import Registry
 from coinstream.normalizer.parsers.common import (
     AnyEvent,
     Envelope,
+    ParserPlugin,
     channel_error,
     hot_instrument,
     real_quote,
@@ -35,6 +36,8 @@ from coinstream.normalizer.values import (
 )
 
 VENUE = "kraken"
+CODES = {"XBT": "BTC", "XXBT": "BTC", "XETH": "ETH", "ZUSD": "USD", "ZEUR": "EUR", "XDG": "DOGE"}
+"""Kraken's own asset codes (v1, REST pair names) that differ from the canonical codes."""
 IGNORED = frozenset({"heartbeat", "status", "pong"})
 
 
@@ -79,7 +82,7 @@ def _fast_trades(env: Envelope, registry: Registry) -> list[AnyEvent] | None:
         if side is None or side not in ("buy", "sell") or not trade_id.isdigit():
             return None
         px, size = to_decimal(d.price, "price"), to_decimal(d.qty, "qty")
-        inst, middle, _ = hot_instrument(registry, VENUE, d.symbol, None)
+        inst, middle, _ = hot_instrument(registry, VENUE, d.symbol, None, CODES)
         symbol = inst.symbol
         event_time = parse_time(d.timestamp, name="trade timestamp")
         event = fastprice.trade(
@@ -119,7 +122,7 @@ def _history(env: Envelope, registry: Registry, hint: str | None) -> list[AnyEve
         raise ParseError(f"kraken error: {errors!r}")
     if not hint or "-" not in hint:
         raise ParseError("kraken Trades envelope has no symbol in its key (kraken:BASE-QUOTE)")
-    inst = registry.instrument(VENUE, hint.replace("-", "/"), hint)
+    inst = registry.instrument(VENUE, hint.replace("-", "/"), hint, CODES)
     result = as_dict(require(msg, "result", "kraken Trades body"), "kraken result")
     out: list[AnyEvent] = []
     for name, rows in result.items():
@@ -166,7 +169,7 @@ def _parse(env: Envelope, registry: Registry, hint: str | None = None) -> list[A
 
 
 def _ticker(env: Envelope, registry: Registry, d: dict[str, Any]) -> list[AnyEvent]:
-    inst = registry.instrument(VENUE, require(d, "symbol", "kraken ticker"))
+    inst = registry.instrument(VENUE, require(d, "symbol", "kraken ticker"), None, CODES)
     stamp = d.get("timestamp")
     quote = real_quote(
         parse_time(stamp, name="ticker timestamp") if stamp else None,
@@ -196,7 +199,7 @@ def _ticker(env: Envelope, registry: Registry, d: dict[str, Any]) -> list[AnyEve
 
 
 def _trade(env: Envelope, registry: Registry, d: dict[str, Any]) -> AnyEvent:
-    inst = registry.instrument(VENUE, require(d, "symbol", "kraken trade"))
+    inst = registry.instrument(VENUE, require(d, "symbol", "kraken trade"), None, CODES)
     trade_id = sequence_id(require(d, "trade_id", "kraken trade"), "kraken trade_id")
     side = d.get("side")
     return venue_price(
@@ -211,3 +214,7 @@ def _trade(env: Envelope, registry: Registry, d: dict[str, Any]) -> AnyEvent:
         side=side if side in ("buy", "sell") else None,
         trade_id=trade_id,
     )
+
+
+PLUGIN = ParserPlugin(parse, venue_trades=True)
+"""The entry point: exchange trades, so they feed candles and the consolidated price."""

@@ -1,0 +1,1 @@
+"""Example exchange ``examplex``: a venue added to Coinstream without editing Coinstream."""
