@@ -73,7 +73,7 @@ async def test_demo_uses_given_servers_and_delivers_an_alert(
             )
         }
         onchain_candles = await conn.fetchval(
-            "SELECT count(*) FROM candles WHERE venue = 'coingecko-ws'"
+            "SELECT count(*) FROM candles WHERE venue LIKE 'coingecko-ws@%'"
         )
     finally:
         await conn.close()

@@ -161,10 +161,10 @@ def test_documented_swaps(
     assert isinstance(event, PriceEvent)
     assert fields(event, TRADE) == expected
     assert event.price == fit_decimal(event.quote_size / event.size)
+    pool = f"{event.symbol}|{event.network}:{event.pool_address}"  # each pool its own market
     assert event.key == (
-        f"{event.symbol}|{event.asset_id}".encode() if ":" in str(event.asset_id)
-        else event.symbol.encode()
-    )  # fmt: skip
+        f"{pool}|{event.asset_id}".encode() if ":" in str(event.asset_id) else pool.encode()
+    )
 
 
 CANDLE = ("venue", "symbol", "interval", "open_time", "close_time", "open", "high", "low",

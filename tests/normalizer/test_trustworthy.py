@@ -353,3 +353,24 @@ def test_placeholder_quotes_are_no_quote(
         got = getattr(event, name)
         assert (str(got) if isinstance(got, Decimal) else got) == value, name
     assert event.event_time.year > 2009
+
+
+def test_a_resolved_asset_is_named_by_its_registry_code() -> None:
+    """A DEX pair's base ticker "SOL" on the wrapped-SOL contract is wrapped SOL: its symbol
+    uses the registry's code, so it never shares SOL-USD (and its key) with the native coin."""
+    pair = {
+        "contract_address": "58oQChx4yWmvKdwLLZzBi4ChoCc2fqCUWBkwMihLYQo2",
+        "name": "SOL/USDC",
+        "base_asset_symbol": "SOL",
+        "base_asset_contract_address": "So11111111111111111111111111111111111111112",
+        "quote_asset_symbol": "USDC",
+        "quote_asset_contract_address": "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v",
+        "network_slug": "solana",
+        "quote": [{"convert_id": "2781", "price": 142.5, "last_updated": "2024-05-01T10:00:00Z"}],
+    }
+    [usd] = [
+        e
+        for e in parse("cmc-dex", "/v4/dex/spot-pairs/latest", [pair])
+        if isinstance(e, PriceEvent)
+    ]
+    assert (usd.symbol, usd.asset_id, usd.key) == ("WSOL-USD", "wrapped-solana", b"WSOL-USD")

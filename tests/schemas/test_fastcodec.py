@@ -47,6 +47,11 @@ EVERY_FIELD: dict[str, Any] = {
     "market_cap": Decimal("1260000000000"),
     "change_24h_pct": Decimal("-3.25"),
     "contributors": ("binance", "kraken"),
+    "network": "ethereum",
+    "contract_address": "0x6982508145454ce325ddbe47a25d4ec3d2311933",
+    "pool_address": "0xa43fe16908251ee70ef74718545e4fe6c5ccec9f",
+    "tx_hash": "0x5c504ed432cb51138bcf09aa5e8a410dd4a1e204ef84bfed1be16dfba1b22060",
+    "quote_size": Decimal("1.25"),
 }
 
 

@@ -28,6 +28,7 @@ PUBLIC = [
     "Merged",
     "merge_metadata",
     "price_key",
+    "onchain_market",
     "PriceEvent",
     "RawEnvelope",
     "RequestMeta",

@@ -237,6 +237,51 @@ async def test_instruments_never_share_a_row(migrated_url: str) -> None:
     assert len(latest) == 5
 
 
+POOL_A = "0xa43fe16908251ee70ef74718545e4fe6c5ccec9f"
+POOL_B = "0x11950d141ecb863f01007add7d1a342041227b58"
+
+
+async def test_on_chain_pools_are_markets_of_their_own(migrated_url: str) -> None:
+    """Swaps and candles of two pools of one pair: two instruments, two latest prices, two
+    candle rows; network, pool, transaction and both amounts stored (through the fast path)."""
+    onchain = {"source": "coingecko-ws", "symbol": "PEPE-WETH", "asset_id": "pepe"}
+    swaps = [
+        events.trade(i, **onchain, network="ethereum", pool_address=pool,
+                     tx_hash=f"0x{i:064x}", quote_size=Decimal("0.5"))
+        for i, pool in ((1, POOL_A), (2, POOL_B))
+    ]  # fmt: skip
+    candles = [
+        events.candle(0, venue="coingecko-ws", symbol="PEPE-WETH").model_copy(
+            update={"network": "ethereum", "pool_address": pool, "estimated": ("vwap",)}
+        )
+        for pool in (POOL_A, POOL_B)
+    ]
+    b = batch(*swaps, *candles)
+    assert len(b.tables["prices"].lines or []) == 2  # the fast path took both swaps
+    async with Store(migrated_url) as store:
+        await store.write(b.reduced())
+    rows = await query(
+        migrated_url,
+        "SELECT network, pool_address, tx_hash, quote_size FROM prices ORDER BY pool_address",
+    )
+    assert [(r["pool_address"], r["tx_hash"], r["quote_size"]) for r in rows] == [
+        (POOL_B, f"0x{2:064x}", Decimal("0.5")),
+        (POOL_A, f"0x{1:064x}", Decimal("0.5")),
+    ]
+    keys = await query(migrated_url, "SELECT instrument_key FROM instruments ORDER BY 1")
+    assert [k["instrument_key"] for k in keys] == [
+        f"PEPE-WETH|ethereum:{POOL_B}",  # 0x1... sorts first
+        f"PEPE-WETH|ethereum:{POOL_A}",
+    ]
+    assert len(await query(migrated_url, "SELECT 1 FROM latest_prices")) == 2
+    venues = await query(migrated_url, "SELECT venue, estimated FROM candles ORDER BY venue")
+    assert [(v["venue"], v["estimated"]) for v in venues] == [
+        (f"coingecko-ws@ethereum:{POOL_B}", ["vwap"]),
+        (f"coingecko-ws@ethereum:{POOL_A}", ["vwap"]),
+    ]
+    assert len({s.key for s in swaps}) == len({c.key for c in candles}) == 2
+
+
 def _entity(i: int, **fields: object) -> AssetMetadataEvent:
     """An exchange entity the contract accepts (attributes and links are free JSON)."""
     return AssetMetadataEvent(

@@ -23,6 +23,7 @@ from coinstream.schemas.events import (
     PriceEvent,
     SentimentEvent,
     ServiceHealthEvent,
+    onchain_market,
     price_key,
 )
 from coinstream.schemas.ids import deterministic_id
@@ -85,5 +86,6 @@ __all__ = [
     "json_schemas",
     "limits",
     "merge_metadata",
+    "onchain_market",
     "price_key",
 ]

@@ -152,15 +152,35 @@ class PriceEvent(Event):
         return self
 
     @property
+    def onchain(self) -> str | None:
+        """``network:pool`` (or ``network:contract``) of an on-chain price, else ``None``."""
+        return onchain_market(self.network, self.pool_address, self.contract_address)
+
+    @property
     def key(self) -> bytes:
-        return price_key(self.symbol, self.market, self.asset_id).encode()
+        return price_key(self.symbol, self.market, self.asset_id, self.onchain).encode()
 
 
-def price_key(symbol: str, market: str | None, asset_id: str | None) -> str:
-    """The Kafka key of a price event (see ``PriceEvent``)."""
+def onchain_market(
+    network: str | None, pool_address: str | None, contract_address: str | None
+) -> str | None:
+    """The on-chain market a price or candle is of: ``<network>:<pool>`` for a pool's trades
+    and candles, ``<network>:<contract>`` for a token's price; ``None`` off-chain."""
+    where = pool_address or contract_address
+    return f"{network}:{where}" if network and where else None
+
+
+def price_key(
+    symbol: str, market: str | None, asset_id: str | None, onchain: str | None = None
+) -> str:
+    """The Kafka key of a price event (see ``PriceEvent``): the symbol, then ``|<market>``
+    for a derivative, ``|<network>:<pool or contract>`` for an on-chain market (two pools of
+    one pair are two markets) and ``|<asset_id>`` for an asset the registry lacks."""
     key = symbol
     if market is not None and market != "spot":
         key = f"{key}|{market}"
+    if onchain is not None and not (asset_id or "").endswith(onchain):
+        key = f"{key}|{onchain}"  # (a token's namespaced asset id already names it)
     if asset_id is not None and ":" in asset_id:  # namespaced: an asset the registry lacks
         key = f"{key}|{asset_id}"
     return key
@@ -230,7 +250,8 @@ class CandleEvent(Event):
     kline, an aggregator's on-chain OHLCV). ``event_time`` is the candle's open time.
 
     A late trade inside the grace period amends the candle: same ``event_id``, higher
-    ``revision``. Topic ``coinstream.candles.v1``, keyed by ``venue:symbol``.
+    ``revision``. Topic ``coinstream.candles.v1``, keyed by ``venue:symbol`` (an on-chain
+    candle adds ``|<network>:<pool or contract>``).
     """
 
     type: Literal["candle"] = "candle"
@@ -276,7 +297,10 @@ class CandleEvent(Event):
 
     @property
     def key(self) -> bytes:
-        return f"{self.venue}:{self.symbol}".encode()
+        onchain = onchain_market(self.network, self.pool_address, self.contract_address)
+        return (
+            f"{self.venue}:{self.symbol}|{onchain}" if onchain else f"{self.venue}:{self.symbol}"
+        ).encode()
 
 
 FeedStatus = Literal[

@@ -88,6 +88,11 @@ class PriceWire(Protocol):
     market_cap: str | None
     change_24h_pct: str | None
     contributors: list[str]
+    network: str | None
+    contract_address: str | None
+    pool_address: str | None
+    tx_hash: str | None
+    quote_size: str | None
 
 
 class PriceRecord(msgspec.Struct, frozen=True, gc=False):

@@ -291,6 +291,13 @@ class Registry:
         self._report(f"dex:{key[0]}:{key[1]}")
         return f"dex:{key[0]}:{key[1]}"
 
+    def code_for(self, asset_id: str | None, ticker: str) -> str:
+        """The code to put in a symbol for an asset a source named ``ticker``: the registry's
+        own code when the id resolved to a registry asset (a DEX's ``SOL`` that is wrapped SOL
+        is ``WSOL``, never the ``SOL`` of the native coin), else the source's ticker."""
+        asset = self._by_id.get(asset_id) if asset_id is not None else None
+        return asset.code if asset is not None else ticker
+
     def learn_contract_code(self, chain: str, contract: str, code: str) -> None:
         """Remember the ticker a source gives a token contract (a DEX swap names its tokens)
         for channels that carry only the address (token prices, OHLCV)."""

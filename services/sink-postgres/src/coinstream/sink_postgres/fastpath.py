@@ -32,6 +32,7 @@ DECIMAL_COLUMNS = frozenset(
         "quote_volume_24h",
         "market_cap",
         "change_24h_pct",
+        "quote_size",
     )
 )
 # The canonical wire timestamp (what ``UtcDatetime`` serialises): reused as the COPY text as is.
@@ -73,6 +74,13 @@ def price_entry_from_json(value: bytes) -> PriceEntry | None:
         p.ask_size,
     )
     vol, qvol, cap, chg = p.volume_24h, p.quote_volume_24h, p.market_cap, p.change_24h_pct
+    net, con, pool, tx, qsize = (
+        p.network,
+        p.contract_address,
+        p.pool_address,
+        p.tx_hash,
+        p.quote_size,
+    )
     row = (
         event_time,
         eid,
@@ -96,10 +104,16 @@ def price_entry_from_json(value: bytes) -> PriceEntry | None:
         qvol,
         cap,
         chg,
+        net,
+        con,
+        pool,
+        tx,
+        qsize,
         revision,
         received_at,
     )
-    if _special(f"{eid}{src}{sym}{base}{quote}{aid or ''}{nat or ''}{tid or ''}") is not None:
+    onchain = f"{net or ''}{con or ''}{pool or ''}{tx or ''}"
+    if _special(f"{eid}{src}{sym}{base}{quote}{aid or ''}{nat or ''}{tid or ''}{onchain}"):
         eid, src, sym, base, quote = (
             escape(eid),
             escape(src),
@@ -110,6 +124,8 @@ def price_entry_from_json(value: bytes) -> PriceEntry | None:
         aid = None if aid is None else escape(aid)
         nat = None if nat is None else escape(nat)
         tid = None if tid is None else escape(tid)
+        net, con = (None if net is None else escape(net)), (None if con is None else escape(con))
+        pool, tx = (None if pool is None else escape(pool)), (None if tx is None else escape(tx))
     n = NULL
     line = (
         f"{et if _canonical_ts(et) else timestamp(event_time)}\t{eid}\t{src}\t{kind}\t"
@@ -120,7 +136,10 @@ def price_entry_from_json(value: bytes) -> PriceEntry | None:
         f"{n if bid is None else bid}\t{n if bid_size is None else bid_size}\t"
         f"{n if ask is None else ask}\t{n if ask_size is None else ask_size}\t"
         f"{n if vol is None else vol}\t{n if qvol is None else qvol}\t"
-        f"{n if cap is None else cap}\t{n if chg is None else chg}\t{revision}\t"
+        f"{n if cap is None else cap}\t{n if chg is None else chg}\t"
+        f"{n if net is None else net}\t{n if con is None else con}\t"
+        f"{n if pool is None else pool}\t{n if tx is None else tx}\t"
+        f"{n if qsize is None else qsize}\t{revision}\t"
         f"{ra if _canonical_ts(ra) else timestamp(received_at)}\n"
     )
     return row, line

@@ -14,6 +14,7 @@ from coinstream.schemas import (
     PriceEvent,
     SentimentEvent,
     ServiceHealthEvent,
+    onchain_market,
     price_key,
 )
 from coinstream.sink_postgres.tables import (
@@ -87,6 +88,11 @@ def price_rows(e: PriceEvent) -> TableRows:
         e.quote_volume_24h,
         e.market_cap,
         e.change_24h_pct,
+        e.network,
+        e.contract_address,
+        e.pool_address,
+        e.tx_hash,
+        e.quote_size,
         e.revision,
         e.received_at,
     )
@@ -94,8 +100,11 @@ def price_rows(e: PriceEvent) -> TableRows:
 
 
 def candle_row(e: CandleEvent) -> Row:
+    """A candle's row; an on-chain candle's venue is ``<source>@<network>:<pool>`` so two
+    pools of one pair never share a row."""
+    onchain = onchain_market(e.network, e.pool_address, e.contract_address)
     return (
-        e.venue,
+        f"{e.venue}@{onchain}" if onchain else e.venue,
         e.symbol,
         e.interval,
         e.open_time,
@@ -113,6 +122,10 @@ def candle_row(e: CandleEvent) -> Row:
         e.event_id,
         e.source,
         e.received_at,
+        e.network,
+        e.pool_address,
+        e.contract_address,
+        list(e.estimated) if e.estimated is not None else None,
     )
 
 
@@ -316,15 +329,19 @@ _P_QUOTE = PRICES.index("quote")
 _P_ASSET = PRICES.index("asset_id")
 _P_NATIVE = PRICES.index("native_symbol")
 _P_MARKET = PRICES.index("market")
+_P_NETWORK = PRICES.index("network")
+_P_POOL = PRICES.index("pool_address")
+_P_CONTRACT = PRICES.index("contract_address")
 
 
 def instruments_from_prices(rows: list[Row]) -> tuple[list[Row], list[int]]:
     """One ``instruments`` row per venue instrument (venue and price key) seen in price rows:
     first and last seen, native symbol and base/quote as last reported. Returns the rows and,
     for each, the index of the price row it was last updated from (to name an origin record)."""
-    seen: dict[tuple[str, str, str | None, str | None], list[Any]] = {}
+    seen: dict[tuple[str, str, str | None, str | None, str | None], list[Any]] = {}
     for i, r in enumerate(rows):
-        key = (r[_P_SOURCE], r[_P_SYMBOL], r[_P_MARKET], r[_P_ASSET])
+        onchain = onchain_market(r[_P_NETWORK], r[_P_POOL], r[_P_CONTRACT])
+        key = (r[_P_SOURCE], r[_P_SYMBOL], r[_P_MARKET], r[_P_ASSET], onchain)
         t = r[_P_TIME]
         cur = seen.get(key)
         if cur is None:
@@ -335,11 +352,11 @@ def instruments_from_prices(rows: list[Row]) -> tuple[list[Row], list[int]]:
                 cur[1], cur[2], cur[3] = t, r, i
     out: list[Row] = []
     index: list[int] = []
-    for (venue, symbol, market, asset_id), (first, last, r, i) in seen.items():
+    for (venue, symbol, market, asset_id, onchain), (first, last, r, i) in seen.items():
         out.append(
             (
                 venue,
-                price_key(symbol, market, asset_id),
+                price_key(symbol, market, asset_id, onchain),
                 symbol,
                 market,
                 r[_P_NATIVE],

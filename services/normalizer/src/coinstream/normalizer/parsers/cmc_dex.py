@@ -89,6 +89,9 @@ def _pair(env: Envelope, registry: Registry, pair: dict[str, Any]) -> list[AnyEv
         if quote.get("contract_address")
         else None
     )
+    # symbols use the registry's code of a resolved asset, so two coins never share a symbol
+    base_code = registry.code_for(base_id, base_code)
+    quote_code = registry.code_for(quote_id, quote_code) if quote_code else quote_code
     out: list[AnyEvent] = []
     updated = pair.get("last_updated")
     for convert, q in _quotes(pair):

@@ -121,9 +121,10 @@ def _markets(env: Envelope, registry: Registry, rows: list[Any]) -> list[AnyEven
     for raw_row in rows:
         row = as_dict(raw_row, "/coins/markets row")
         coin_id = str(require(row, "id", "/coins/markets row"))
-        code = str(require(row, "symbol", "/coins/markets row")).upper()
+        ticker = str(require(row, "symbol", "/coins/markets row")).upper()
         asset_id = registry.by_coingecko(coin_id)
-        registry.learn_coingecko_code(coin_id, code)
+        registry.learn_coingecko_code(coin_id, ticker)
+        code = registry.code_for(asset_id, ticker)
         updated = row.get("last_updated")
         event_time = opt_time(updated, name="last_updated") or env.received_at
         if row.get("current_price") is not None:
