@@ -145,6 +145,15 @@ async def test_a_restart_loses_no_trade_silently(
         await until(filled, "gap_filled from every venue", proc)
         _, events = await check_complete(market, kafka_settings, topics, proc)
     gaps = [e for e in events if e.status == "gap" and e.details.get("backfill") == "queued"]
+    for venue in VENUES:  # the figures (pytest -s): per venue, what the outage cost
+        filled = [e.details for e in events if e.status == "gap_filled" and e.source == venue]
+        print(
+            f"{sig.name} {venue}: missed "
+            f"{sum(int(d['last_missing']) - int(d['first_missing']) + 1 for d in filled)} trades "
+            f"in {len(filled)} gap(s), backfilled {sum(int(d['recovered']) for d in filled)}, "
+            f"backfill took {max((float(d['seconds']) for d in filled), default=0):.2f} s "
+            f"({sum(int(d['requests']) for d in filled)} requests)"
+        )
     assert {e.source for e in gaps} == set(VENUES)
     assert all(e.window_start and e.window_end for e in gaps)
     assert not [e for e in events if e.status == "gap_unrecoverable"]
