@@ -153,6 +153,9 @@ class IdentityCore:
     def commit_offset(self, tp: tuple[str, int], next_offset: int) -> int:
         return next_offset
 
+    def floor(self, tp: tuple[str, int]) -> int | None:
+        return None  # nothing held
+
     def reset(self) -> None:
         pass
 

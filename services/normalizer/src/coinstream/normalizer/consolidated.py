@@ -25,10 +25,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from statistics import median
 
-from coinstream.normalizer.fastprice import FastPrice
 from coinstream.normalizer.parsers.common import price as price_event
 from coinstream.normalizer.values import EPOCH, fit_decimal
 from coinstream.schemas import deterministic_id
+from coinstream.schemas.fastprice import FastPrice
 
 log = logging.getLogger(__name__)
 TP = tuple[str, int]

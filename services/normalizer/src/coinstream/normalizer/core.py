@@ -26,7 +26,6 @@ from coinstream.normalizer.candles import CandleBook
 from coinstream.normalizer.consolidated import Consolidator
 from coinstream.normalizer.dedup import DedupWindow
 from coinstream.normalizer.errors import ParseError
-from coinstream.normalizer.fastprice import FastPrice
 from coinstream.normalizer.identity import Registry
 from coinstream.normalizer.parsers import (
     Parser,
@@ -38,6 +37,7 @@ from coinstream.normalizer.parsers import (
 from coinstream.normalizer.parsers.common import AnyEvent
 from coinstream.normalizer.settings import NormalizerSettings
 from coinstream.schemas import Topics, describe_error, limits
+from coinstream.schemas.fastprice import FastPrice
 
 log = logging.getLogger(__name__)
 

@@ -16,13 +16,10 @@ from typing import Any
 
 import msgspec
 
-from coinstream.normalizer import fastprice
 from coinstream.normalizer.errors import ParseError
-from coinstream.normalizer.fastprice import epoch_ms, event_id, hashed_id
 from coinstream.normalizer.identity import Registry
 from coinstream.normalizer.parsers.common import (
     AnyEvent,
-    Envelope,
     ParserPlugin,
     channel_error,
     hot_instrument,
@@ -39,7 +36,9 @@ from coinstream.normalizer.values import (
     require,
     to_decimal,
 )
-from coinstream.schemas import CandleEvent
+from coinstream.schemas import CandleEvent, fastprice
+from coinstream.schemas.fastenvelope import Envelope
+from coinstream.schemas.fastprice import epoch_ms, event_id, hashed_id
 
 VENUE = "binance"
 
