@@ -37,7 +37,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import TopicPartition
 
 from coinstream.normalizer import metrics
-from coinstream.normalizer.core import DeadLetterOut, Normalizer
+from coinstream.normalizer.core import DeadLetterOut, Stage
 from coinstream.runtime import (
     BatchSender,
     DeadLetterPublisher,
@@ -92,18 +92,19 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 class AiokafkaEngine:
     def __init__(
         self,
-        core: Normalizer,
+        core: Stage,
         producer: KafkaProducer,
         topics: list[str],
         group_id: str,
         batch_max_records: int,
         poll_timeout_ms: int,
         state_group_suffix: str = ".state",
+        service: str = "normalizer",
     ) -> None:
         self.core = core
         self.producer = producer
         self.sender = BatchSender(producer)
-        self.dlq = DeadLetterPublisher(producer, service="normalizer")
+        self.dlq = DeadLetterPublisher(producer, service=service)
         self.topics = topics
         self.group_id = group_id
         self.state_group = f"{group_id}{state_group_suffix}"
@@ -305,7 +306,9 @@ class AiokafkaEngine:
         candles = getattr(self.core, "candles", None)
         if candles:
             metrics.OPEN_CANDLES.set(candles.open_candles())
-        metrics.UNMAPPED.set(len(self.core.registry.unmapped))
+        registry = getattr(self.core, "registry", None)
+        if registry is not None:
+            metrics.UNMAPPED.set(len(registry.unmapped))
         return True
 
     async def _commit(self, consumer: KafkaConsumer, work: _Work) -> None:

@@ -20,6 +20,7 @@ SERVICES: dict[str, str] = {
     "ingest-ws": "coinstream.ingest_ws",
     "ingest-rest": "coinstream.ingest_rest",
     "normalizer": "coinstream.normalizer",
+    "consolidator": "coinstream.normalizer",  # the same package in its consolidate role
     "sink-postgres": "coinstream.sink_postgres",
     "alerts": "coinstream.alerts",
 }
@@ -27,6 +28,7 @@ ENV_PREFIX: dict[str, str] = {
     "ingest-ws": "INGEST_WS_",
     "ingest-rest": "INGEST_REST_",
     "normalizer": "NORMALIZER_",
+    "consolidator": "NORMALIZER_",
     "sink-postgres": "SINK_POSTGRES_",
     "alerts": "ALERTS_",
 }
@@ -114,6 +116,8 @@ def service_env(name: str, cfg: StackConfig, http_port: int) -> dict[str, str]:
         f"{p}HEALTH_INTERVAL_S": "5",
         f"{p}LOG_LEVEL": "INFO",
     }
+    if name == "consolidator":
+        env[f"{p}ROLE"] = "consolidate"
     if name == "ingest-ws":
         urls = {
             "binance": f"{cfg.sim_ws}/binance",
