@@ -112,3 +112,10 @@ def test_floor_holds_the_oldest_record_in_an_open_window() -> None:
     assert c.floor((TOPIC, 0)) == 0
     c.reset()
     assert c.floor((TOPIC, 0)) is None
+
+
+def test_a_trade_published_twice_counts_once() -> None:
+    """A normalize replica re-publishes what was in flight when it restarted."""
+    records = market(20)
+    twice = records[:10] + records[5:10] + records[10:]
+    assert run(core(), twice) == run(core(), records)

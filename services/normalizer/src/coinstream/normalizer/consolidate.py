@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from coinstream.normalizer.consolidated import TP, Consolidator
 from coinstream.normalizer.core import DeadLetterOut, Output
+from coinstream.normalizer.dedup import DedupWindow
 from coinstream.normalizer.identity import Registry
 from coinstream.normalizer.settings import NormalizerSettings
 from coinstream.schemas import PriceEvent, Topics, decode_event, describe_error
@@ -42,6 +43,9 @@ class ConsolidationCore:
             k.grace_s,
         )
         self.registry = Registry(assets=())  # the engine reports unmapped ids: none here
+        # A normalize replica that restarts re-publishes what was in flight: the same trade
+        # (same event id) must count once.
+        self.dedup = DedupWindow(settings.dedup_window)
         self._prices = topics.prices
         self.stats: dict[str, dict[str, int]] = {
             "records": defaultdict(int),
@@ -53,6 +57,7 @@ class ConsolidationCore:
 
     def reset(self) -> None:
         self.consolidator.reset()
+        self.dedup.reset()
 
     def process(
         self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None
@@ -70,7 +75,11 @@ class ConsolidationCore:
             return [], DeadLetterOut(
                 value or b"", key, reason, "ContractViolation", topic, partition, offset
             )
-        source, symbol, base, quote, asset_id, time, price, size, received = trade
+        event_id, source, symbol, base, quote, asset_id, time, price, size, received = trade
+        if self.dedup.seen(event_id):
+            self.stats["misc"]["duplicates"] += 1
+            self.totals["duplicates"] += 1
+            return [], None
         out = []
         for event in self.consolidator.add(
             source, symbol, base, quote, asset_id, time, price, size, received,
@@ -85,7 +94,7 @@ class ConsolidationCore:
         return self.consolidator.floor(tp)
 
 
-_Trade = tuple[str, str, str, str, "str | None", datetime, Decimal, Decimal, datetime]
+_Trade = tuple[str, str, str, str, str, "str | None", datetime, Decimal, Decimal, datetime]
 
 
 def _trade(value: bytes | None) -> _Trade:
@@ -99,7 +108,7 @@ def _trade(value: bytes | None) -> _Trade:
         if p.kind != "trade" or p.price is None or p.size is None:
             raise ValueError(f"kind {p.kind!r} with price {p.price!r} and size {p.size!r}")
         return (
-            p.source, p.symbol, p.base, p.quote, p.asset_id, record.event_time,
+            p.event_id, p.source, p.symbol, p.base, p.quote, p.asset_id, record.event_time,
             Decimal(p.price), Decimal(p.size), record.received_at,
         )  # fmt: skip
     try:
@@ -111,6 +120,7 @@ def _trade(value: bytes | None) -> _Trade:
     if event.price is None or event.size is None:
         raise ValueError("a trade without price or size")
     return (
-        event.source, event.symbol, event.base, event.quote, event.asset_id, event.event_time,
+        event.event_id, event.source, event.symbol, event.base, event.quote, event.asset_id,
+        event.event_time,
         event.price, event.size, event.received_at,
     )  # fmt: skip
