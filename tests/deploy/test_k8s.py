@@ -17,9 +17,9 @@ from referencing import Registry, Resource
 
 from .deploy_helpers import (
     DEPLOY,
+    DEPLOYMENTS,
     ROOT,
     SCHEMAS,
-    DEPLOYMENTS,
     SERVICES,
     build_settings,
     load_json,
