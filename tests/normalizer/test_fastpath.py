@@ -28,13 +28,15 @@ def _frames(n: int, seed: int) -> list[tuple[str, object]]:
         t_ms = 1_704_067_200_000 + rnd.randint(0, 10**9)
         num = rnd.choice(NUMBERS) if rnd.random() < 0.4 else f"{rnd.random() * 1000:.8f}"
         sym = rnd.choice(["BTCUSDT", "ETHUSDT", "PEPEUSDT", "XYZ"])
-        if rnd.random() < 0.6:
+        roll = rnd.random()
+        if roll < 0.6:
+            kind, id_field = ("trade", "t") if roll < 0.4 else ("aggTrade", "a")
             d: dict[str, object] = {
-                "e": "trade", "E": t_ms, "s": sym, "t": rnd.choice([i, str(i), -i, 2**64 + i]),
+                "e": kind, "E": t_ms, "s": sym, id_field: rnd.choice([i, str(i), -i, 2**64 + i]),
                 "p": num, "q": rnd.choice(["0.5", num]), "m": rnd.choice([True, False, None, 1]),
                 "T": rnd.choice([t_ms, t_ms * 1000, t_ms // 1000, str(t_ms), t_ms + 0.5]),
             }  # fmt: skip
-            stream = f"{sym.lower()}@trade"
+            stream = f"{sym.lower()}@{kind}"
         else:
             d = {"u": rnd.choice([i, str(i)]), "s": sym, "b": num, "B": "1.5", "a": "2", "A": num}
             stream = f"{sym.lower()}@bookTicker"

@@ -45,7 +45,16 @@ _HOT_FIELDS = (
     _KNOWN_VALUES
     | _REQUIRED
     | frozenset(
-        ("market", "asset_id", "native_symbol", "wire", "type", "revision", "schema_version")
+        (
+            "market",
+            "asset_id",
+            "native_symbol",
+            "wire",
+            "checked",
+            "type",
+            "revision",
+            "schema_version",
+        )
     )
 )
 
@@ -55,6 +64,7 @@ _NON_NEGATIVE = ("size", "bid_size", "ask_size", "volume_24h", "quote_volume_24h
 _checked_identity: set[tuple[str | None, ...]] = set()
 _check_decimal = limits.check_decimal
 _MINUS_100 = Decimal(-100)
+_EARLIEST = limits.EARLIEST_EVENT_TIME
 _MARKETS = (None, "spot", "perpetual", "future")
 
 _VERSION = str(SCHEMA_VERSION)
@@ -152,6 +162,9 @@ class FastPrice:
     change_24h_pct: Decimal | None = None
     contributors: tuple[str, ...] = ()
     wire: bytes | None = None
+    checked: bool = False
+    """``trade()``/``quote()`` found the event within the contract while building it (their
+    values at hand): ``check()`` has nothing left to do."""
     event_id: str
     event_time: datetime
     received_at: datetime
@@ -233,6 +246,8 @@ class FastPrice:
     def check(self) -> None:
         """Raise ``ValueError`` naming the problem unless this event meets the contract
         (``coinstream.schemas.limits``): exactly what ``PriceEvent`` validation refuses."""
+        if self.checked:
+            return
         ident = (
             self.source,
             self.symbol,
@@ -336,6 +351,14 @@ def middle_of(
     return _middle(*ident) if middle is None else middle
 
 
+def _times_ok(event_time: datetime, received_at: datetime) -> bool:
+    return (
+        event_time >= _EARLIEST
+        and received_at >= _EARLIEST
+        and event_time - received_at <= limits.max_future_skew()
+    )
+
+
 def trade(
     middle: str, source: str, symbol: str, base: str, quote: str, asset_id: str | None,
     native: str | None, ident: str, event_time: datetime, event_time_text: str, received_at: datetime,
@@ -362,11 +385,20 @@ def trade(
     p.size = size
     p.side = side
     p.trade_id = trade_id
+    pt, st = decimal_text(price), decimal_text(size)
+    p.checked = (
+        len(pt) <= 78 and len(st) <= 78 and price.is_finite() and size.is_finite()
+        and price > 0 and size >= 0
+        and trade_id[:1].isalnum() and trade_id.replace("-", "").isalnum()
+        and len(trade_id) <= 64 and trade_id.isascii()
+        and _times_ok(event_time, received_at)
+        and (source, symbol, base, quote, asset_id, native) in _checked_identity
+    )  # fmt: skip
     p.wire = (
         f'{{"schema_version":{_VERSION},"event_id":"{ident}","event_time":"{event_time_text}"'
         f',"received_at":"{received_text}'
         f"{middle}"
-        f',"price":"{decimal_text(price)}","size":"{decimal_text(size)}","side":"{side}"'
+        f',"price":"{pt}","size":"{st}","side":"{side}"'
         f',"trade_id":"{trade_id}","contributors":[]}}'
     ).encode()
     return p
@@ -393,12 +425,21 @@ def quote(
     p.bid_size = bid_size
     p.ask = ask
     p.ask_size = ask_size
+    texts = (decimal_text(bid), decimal_text(bid_size), decimal_text(ask), decimal_text(ask_size))
+    p.checked = (
+        max(map(len, texts)) <= 78
+        and all(d.is_finite() for d in (bid, ask, bid_size, ask_size))
+        and bid > 0 and ask > 0 and bid_size >= 0 and ask_size >= 0
+        and _times_ok(event_time, received_at)
+        and (source, symbol, base, quote, asset_id, native) in _checked_identity
+    )  # fmt: skip
+    bt, bst, at, ast = texts
     p.wire = (
         f'{{"schema_version":{_VERSION},"event_id":"{ident}","event_time":"{event_time_text}"'
         f',"received_at":"{received_text}'
         f"{middle}"
-        f',"bid":"{decimal_text(bid)}","bid_size":"{decimal_text(bid_size)}"'
-        f',"ask":"{decimal_text(ask)}","ask_size":"{decimal_text(ask_size)}","contributors":[]}}'
+        f',"bid":"{bt}","bid_size":"{bst}"'
+        f',"ask":"{at}","ask_size":"{ast}","contributors":[]}}'
     ).encode()
     return p
 
