@@ -119,3 +119,21 @@ def test_a_trade_published_twice_counts_once() -> None:
     records = market(20)
     twice = records[:10] + records[5:10] + records[10:]
     assert run(core(), twice) == run(core(), records)
+
+
+def test_grouped_records_count_each_trade_once_whatever_the_grouping() -> None:
+    """The engine sends a batch's trades of one asset as a JSON array; a batch re-sent after
+    a restart may be grouped differently, and each trade still counts once."""
+    records = market(20)
+    grouped = [b"[" + b",".join(records[i : i + 7]) + b"]" for i in range(0, 40, 7)]
+    regrouped = [b"[" + b",".join(records[i : i + 3]) + b"]" for i in range(0, 21, 3)] + grouped
+    assert run(core(), grouped) == run(core(), records) == run(core(), regrouped)
+
+
+def test_a_bad_element_is_dead_lettered_and_its_neighbours_count() -> None:
+    c = core()
+    good = market(3)
+    value = b"[" + b",".join([good[0], b'{"type":"price"}', good[1]]) + b"]"
+    _out, letter = c.process(TOPIC, 0, 1, b"bitcoin", value)
+    assert letter is not None and "not a canonical venue trade" in letter.reason
+    assert c.dedup.seen(json.loads(good[1])["event_id"])  # the neighbours were accounted

@@ -15,6 +15,7 @@ from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 
+import msgspec
 from pydantic import ValidationError
 
 from coinstream.normalizer.consolidated import TP, Consolidator
@@ -62,32 +63,44 @@ class ConsolidationCore:
     def process(
         self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None
     ) -> tuple[list[Output], DeadLetterOut | None]:
-        """Account one trade; return the consolidated prices of the intervals it closes, or a
-        dead letter for a record that is not a canonical venue trade."""
+        """Account the trades of one record (one trade, or a JSON array of them as the
+        aiokafka engine groups them); return the consolidated prices of the intervals they
+        close, and a dead letter naming what in the record is not a canonical venue trade."""
         self.stats["records"]["trades-by-asset"] += 1
         self.totals["records"] += 1
+        out: list[Output] = []
+        problems: list[str] = []
         try:
-            trade = _trade(value)
+            items = _items(value)
         except ValueError as exc:
-            self.stats["dead_letters"]["ContractViolation"] += 1
-            self.totals["dead_letters"] += 1
-            reason = f"not a canonical venue trade: {exc}"
-            return [], DeadLetterOut(
-                value or b"", key, reason, "ContractViolation", topic, partition, offset
-            )
-        event_id, source, symbol, base, quote, asset_id, time, price, size, received = trade
-        if self.dedup.seen(event_id):
-            self.stats["misc"]["duplicates"] += 1
-            self.totals["duplicates"] += 1
-            return [], None
-        out = []
-        for event in self.consolidator.add(
-            source, symbol, base, quote, asset_id, time, price, size, received,
-            (topic, partition), offset,
-        ):  # fmt: skip
-            self.stats["events"]["price"] += 1
-            out.append(Output(self._prices, event.key, event.to_json()))
-        return out, None
+            items, problems = [], [str(exc)]
+        for item in items:
+            try:
+                trade = _trade(item)
+            except ValueError as exc:
+                problems.append(str(exc))
+                continue
+            event_id, source, symbol, base, quote, asset_id, time, price, size, received = trade
+            if self.dedup.seen(event_id):
+                self.stats["misc"]["duplicates"] += 1
+                self.totals["duplicates"] += 1
+                continue
+            for event in self.consolidator.add(
+                source, symbol, base, quote, asset_id, time, price, size, received,
+                (topic, partition), offset,
+            ):  # fmt: skip
+                self.stats["events"]["price"] += 1
+                out.append(Output(self._prices, event.key, event.to_json()))
+        if not problems:
+            return out, None
+        self.stats["dead_letters"]["ContractViolation"] += 1
+        self.totals["dead_letters"] += 1
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        reason = f"not a canonical venue trade: {problems[0]}{more}"
+        letter = DeadLetterOut(
+            value or b"", key, reason, "ContractViolation", topic, partition, offset
+        )
+        return out, letter
 
     def floor(self, tp: TP) -> int | None:
         """Oldest offset of ``tp`` still inside a consolidation window."""
@@ -97,11 +110,27 @@ class ConsolidationCore:
 _Trade = tuple[str, str, str, str, str, "str | None", datetime, Decimal, Decimal, datetime]
 
 
-def _trade(value: bytes | None) -> _Trade:
+_raw_list = msgspec.json.Decoder(list[msgspec.Raw]).decode
+
+
+def _items(value: bytes | None) -> list[bytes | msgspec.Raw]:
+    """The trades of a record: the value itself, or the elements of a JSON array."""
+    if value is None:
+        raise ValueError("tombstone (the record has no value)")
+    if value[:1] != b"[":
+        return [value]
+    try:
+        return list(_raw_list(value))
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"not a JSON array of trades: {exc}") from None
+
+
+def _trade(value: bytes | msgspec.Raw | None) -> _Trade:
     """The fields consolidation needs, read with the fast reader (the models decide what it
     is unsure of); ``ValueError`` for anything else."""
     if value is None:
         raise ValueError("tombstone (the record has no value)")
+    value = bytes(value)
     record = read_price(value)
     if record is not None:
         p = record.wire

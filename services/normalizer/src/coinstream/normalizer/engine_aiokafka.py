@@ -109,6 +109,8 @@ class AiokafkaEngine:
         self.group_id = group_id
         self.state_group = f"{group_id}{state_group_suffix}"
         self.batch_max_records = batch_max_records
+        self.batch_topic: str | None = getattr(core, "batch_topic", None)
+        self.group_bytes = max(1024, producer.settings.max_record_bytes // 2)
         self.poll_timeout_ms = poll_timeout_ms
         self.generation = 0
         self.assigned = 0
@@ -288,9 +290,44 @@ class AiokafkaEngine:
             offsets[tp] = next_offset
             floor = self.core.floor(key)
             floors[tp] = next_offset if floor is None else min(floor, next_offset)
+        if self.batch_topic is not None:
+            outputs, origins = self._group(outputs, origins)
         return _Work(
             started, generation, count, outputs, origins, sources, letters, offsets, floors
         )
+
+    def _group(
+        self, outputs: list[tuple[str, bytes, bytes]], origins: list[int]
+    ) -> tuple[list[tuple[str, bytes, bytes]], list[int]]:
+        """The batch's records for ``core.batch_topic`` as JSON arrays, one per key (split to
+        stay under the record size limit): the internal trades-by-asset topic then carries a
+        few records per batch instead of one per trade. Readers count each element once, by
+        its event id, so a batch re-sent after a restart (grouped differently) changes
+        nothing."""
+        topic = self.batch_topic
+        assert topic is not None
+        kept: list[tuple[str, bytes, bytes]] = []
+        kept_origins: list[int] = []
+        groups: dict[bytes, tuple[list[bytes], list[int]]] = {}
+        for out, origin in zip(outputs, origins, strict=True):
+            if out[0] != topic:
+                kept.append(out)
+                kept_origins.append(origin)
+                continue
+            values, size = groups.setdefault(out[1], ([], [0, origin]))
+            if values and size[0] + len(out[2]) > self.group_bytes:
+                kept.append((topic, out[1], b"[" + b",".join(values) + b"]"))
+                kept_origins.append(size[1])
+                values.clear()
+                size[0] = 0
+            values.append(out[2])
+            size[0] += len(out[2]) + 1
+            size[1] = origin
+        for key, (values, size) in groups.items():
+            if values:
+                kept.append((topic, key, b"[" + b",".join(values) + b"]"))
+                kept_origins.append(size[1])
+        return kept, kept_origins
 
     async def _complete(self, consumer: KafkaConsumer, work: _Work, stop: asyncio.Event) -> bool:
         """Produce a transformed batch, await every ack, then commit. False if stopped first."""
