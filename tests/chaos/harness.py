@@ -236,7 +236,8 @@ class ChaosStack:
         """venue -> {(symbol, trade id)} in PostgreSQL, and the duplicate count."""
         rows = await self.sql(
             "SELECT source, symbol, trade_id, count(*) AS n FROM prices"
-            " WHERE kind = 'trade' GROUP BY 1, 2, 3"
+            " WHERE kind = 'trade' AND source = ANY($1::text[]) GROUP BY 1, 2, 3",
+            sorted(TRADE_VENUES),
         )
         out: dict[str, set[Trade_]] = defaultdict(set)
         dupes = 0
