@@ -113,7 +113,6 @@ def service_env(name: str, cfg: StackConfig, http_port: int) -> dict[str, str]:
         env[f"{p}COINMARKETCAP__CREDITS_PER_DAY"] = "1000000"
     elif name == "sink-postgres":
         env[f"{p}DATABASE_URL"] = cfg.database_url
-        env[f"{p}BATCH_MAX_WAIT_MS"] = "250"
     elif name == "alerts":
         env[f"{p}DATABASE_URL"] = cfg.database_url
         env[f"{p}RULES_FILE"] = str(cfg.rules_file)
