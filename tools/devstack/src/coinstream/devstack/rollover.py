@@ -1,0 +1,466 @@
+"""Roll the local Tansu broker over to a fresh process without losing anything.
+
+Tansu's memory engine keeps every record and enforces no retention (docs/local-broker.md), so
+its memory grows with everything ever produced, and its CPU per record grows with it. A
+roll-over restarts it on the same port and puts back only what someone still needs, **at the
+same offsets**, so every offset anyone stored stays valid: consumer groups' commits, the
+normalizer's state floors, the alerts service's offsets in PostgreSQL, ingest-ws checkpoints.
+
+1. Freeze every client process (SIGSTOP) so nothing is produced or committed meanwhile, and
+   let the broker finish the requests it already received.
+2. Read what the old broker holds: topics, partitions and configs; every consumer group's
+   committed offsets; per partition, the records from the lowest offset a group still needs
+   (``keep_from``) to the end. A group constrains every partition of each topic it committed
+   on (a partition it has not committed on yet needs everything). Compacted topics keep the
+   newest record per key below ``keep_from``. Partitions no group reads keep everything,
+   except topics listed in ``trim_unconsumed`` (the dead-letter topic), which keep their newest
+   ``keep_unconsumed`` records, as retention would.
+3. Restart the broker, create the topics, and write each partition back: the offsets below
+   the first kept record (and any hole compaction left) are covered by one **control batch**
+   whose offset range spans them. Consumers skip control batches (transaction markers), so
+   the range reads like a log whose start was deleted by retention, and the next record gets
+   the old offset. Each write is checked against the offset it must get.
+4. Commit every group's offsets again, then thaw the clients (SIGCONT). They reconnect to the
+   same address; consumers rejoin their groups and continue from the committed offsets (what
+   they had processed but not yet committed is replayed and absorbed by event ids), producers
+   resend what was not acknowledged.
+
+Only the devstack needs this: Apache Kafka enforces retention itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import struct
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.protocol.produce import ProduceRequest
+from aiokafka.record.default_records import DefaultRecordBase, DefaultRecordBatchBuilder
+from aiokafka.record.util import calc_crc32c
+from aiokafka.structs import TopicPartition
+
+from coinstream.devstack.broker import TansuBroker
+from coinstream.runtime import KafkaSettings
+from coinstream.runtime.kafka import connection_kwargs
+
+log = logging.getLogger(__name__)
+
+SETTLE_S = 0.3
+"""After freezing the clients, how long the broker gets to finish requests already sent."""
+BATCH_BYTES = 512 * 1024
+EMPTY_POLLS = 3
+CONTROL_BATCH = 0x20  # record batch attribute: control batch (skipped by consumers)
+
+
+class RollOverError(RuntimeError):
+    """The new broker did not take the records back at their offsets."""
+
+
+def rss_mb(pid: int | None) -> float:
+    """Resident memory of a process in MB (0 if it is gone)."""
+    if pid is None:
+        return 0.0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def gap_batch(span: int, timestamp_ms: int) -> bytes:
+    """A control batch covering ``span`` offsets with one commit marker at its last offset."""
+    builder = DefaultRecordBatchBuilder(
+        magic=2,
+        compression_type=0,
+        is_transactional=0,
+        producer_id=-1,
+        producer_epoch=-1,
+        base_sequence=-1,
+        batch_size=1024,
+    )
+    # control record: key (version 0, type 1 = COMMIT), value (version 0, coordinator epoch 0)
+    builder.append(
+        span - 1,
+        timestamp=timestamp_ms,
+        key=struct.pack(">hh", 0, 1),
+        value=struct.pack(">hi", 0, 0),
+        headers=[],
+    )
+    buf = builder.build()
+    base = DefaultRecordBase
+    attributes = struct.unpack_from(">h", buf, base.ATTRIBUTES_OFFSET)[0] | CONTROL_BATCH
+    struct.pack_into(">h", buf, base.ATTRIBUTES_OFFSET, attributes)
+    struct.pack_into(">I", buf, base.CRC_OFFSET, calc_crc32c(bytes(buf[base.ATTRIBUTES_OFFSET :])))
+    return bytes(buf)
+
+
+@dataclass
+class Kept:
+    """One record to put back, at its offset."""
+
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+@dataclass
+class PartitionState:
+    end: int = 0
+    keep_from: int = 0
+    read_by_groups: bool = False
+    keep_newest: int | None = None  # unconsumed and trimmable: keep this many newest records
+    records: list[Kept] = field(default_factory=list)
+
+
+@dataclass
+class Snapshot:
+    """Everything the new broker must hold."""
+
+    topics: dict[str, tuple[int, dict[str, str]]] = field(default_factory=dict)
+    groups: dict[str, dict[TopicPartition, int]] = field(default_factory=dict)
+    partitions: dict[TopicPartition, PartitionState] = field(default_factory=dict)
+
+    @property
+    def kept(self) -> int:
+        return sum(len(p.records) for p in self.partitions.values())
+
+    @property
+    def dropped(self) -> int:
+        return sum(p.keep_from for p in self.partitions.values())
+
+
+@dataclass
+class RollReport:
+    rss_before_mb: float
+    rss_after_mb: float
+    frozen_s: float
+    kept: int
+    dropped: int
+
+    def __str__(self) -> str:
+        return (
+            f"broker rolled over: RSS {self.rss_before_mb:.0f} -> {self.rss_after_mb:.0f} MB, "
+            f"{self.kept} records kept at their offsets, {self.dropped} offsets below what "
+            f"every group had committed released, clients frozen {self.frozen_s:.1f} s"
+        )
+
+
+class BrokerRoller:
+    """Rolls ``broker`` over when its RSS passes ``max_rss_mb`` (``check()``), or on demand
+    (``roll()``). ``pids`` are the client processes to freeze meanwhile (a list or a function
+    returning the current ones)."""
+
+    def __init__(
+        self,
+        broker: TansuBroker,
+        kafka: KafkaSettings,
+        pids: Sequence[int] | Callable[[], Sequence[int]],
+        *,
+        max_rss_mb: float,
+        trim_unconsumed: Iterable[str] = (),
+        keep_unconsumed: int = 10_000,
+    ) -> None:
+        self.broker = broker
+        self.kafka = kafka
+        self._pids = pids
+        self.max_rss_mb = max_rss_mb
+        self.trim_unconsumed = set(trim_unconsumed)
+        self.keep_unconsumed = keep_unconsumed
+        self.rolls = 0
+        self.reports: list[RollReport] = []
+        self._floor_mb = 0.0  # RSS right after the last roll: roll again only well above it
+
+    @property
+    def pid(self) -> int | None:
+        return self.broker.pid
+
+    def due(self) -> bool:
+        limit = max(self.max_rss_mb, 2 * self._floor_mb)
+        return self.max_rss_mb > 0 and rss_mb(self.broker.pid) > limit
+
+    async def check(self) -> RollReport | None:
+        """Roll over if the broker's memory passed the limit."""
+        return await self.roll() if self.due() else None
+
+    def summary(self) -> str:
+        if not self.reports:
+            return "no roll-over"
+        frozen = [r.frozen_s for r in self.reports]
+        return (
+            f"{len(self.reports)} roll-overs, clients frozen {min(frozen):.1f}-{max(frozen):.1f} s"
+            f", RSS after each {', '.join(f'{r.rss_after_mb:.0f}' for r in self.reports)} MB"
+        )
+
+    async def roll(self) -> RollReport:
+        before = rss_mb(self.broker.pid)
+        pids = list(self._pids() if callable(self._pids) else self._pids)
+        started = time.monotonic()
+        _signal_all(pids, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(SETTLE_S)
+            snap = await snapshot(self.kafka, self.trim_unconsumed, self.keep_unconsumed)
+            await asyncio.to_thread(self.broker.restart)
+            await restore(self.kafka, snap)
+        finally:
+            _signal_all(pids, signal.SIGCONT)
+        report = RollReport(
+            before, rss_mb(self.broker.pid), time.monotonic() - started, snap.kept, snap.dropped
+        )
+        self._floor_mb = report.rss_after_mb
+        self.rolls += 1
+        self.reports.append(report)
+        log.warning(str(report))
+        return report
+
+
+def _signal_all(pids: Iterable[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+# -- reading the old broker -------------------------------------------------------------------
+
+
+async def snapshot(
+    kafka: KafkaSettings, trim_unconsumed: set[str], keep_unconsumed: int
+) -> Snapshot:
+    snap = Snapshot()
+    admin = AIOKafkaAdminClient(**connection_kwargs(kafka))
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if not t.startswith("__")]
+        described = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, t) for t in names]
+        )
+        configs: dict[str, dict[str, str]] = {}
+        for response in described:
+            for resource in response.resources:
+                configs[resource[3]] = {
+                    entry[0]: entry[1] for entry in resource[4] if entry[1] is not None
+                }
+        group_ids = [g for g, _ in await admin.list_consumer_groups()]
+    finally:
+        await admin.close()
+    reader = AIOKafkaConsumer(
+        **connection_kwargs(kafka),
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=10,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    await reader.start()
+    try:
+        await reader.topics()
+        tps: list[TopicPartition] = []
+        for name in names:
+            parts = sorted(reader.partitions_for_topic(name) or ())
+            snap.topics[name] = (len(parts), configs.get(name, {}))
+            tps += [TopicPartition(name, p) for p in parts]
+        for group in group_ids:
+            snap.groups[group] = await _committed(kafka, group, tps)
+        reported = await reader.end_offsets(tps) if tps else {}
+        compacted = {
+            t for t, (_, c) in snap.topics.items() if "compact" in c.get("cleanup.policy", "")
+        }
+        for tp in tps:
+            state = snap.partitions[tp] = PartitionState()
+            needs = [
+                offsets.get(tp, 0)
+                for offsets in snap.groups.values()
+                if any(t.topic == tp.topic for t in offsets)
+            ]
+            if needs:
+                state.keep_from = min(needs)
+                state.read_by_groups = True
+            elif tp.topic in trim_unconsumed:
+                # the reported end is at most the true one: start there, trim once read
+                state.keep_from = max(0, reported.get(tp, 0) - keep_unconsumed)
+                state.keep_newest = keep_unconsumed
+            else:
+                state.keep_from = 0
+        await _read_tails(reader, snap, compacted)
+    finally:
+        await reader.stop()
+    return snap
+
+
+async def _committed(
+    kafka: KafkaSettings, group: str, tps: Sequence[TopicPartition]
+) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(
+        **connection_kwargs(kafka), group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        out = {}
+        for tp in tps:
+            offset = await consumer.committed(tp)
+            if offset is not None and offset >= 0:
+                out[tp] = offset
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def _read_tails(reader: AIOKafkaConsumer, snap: Snapshot, compacted: set[str]) -> None:
+    """Read each partition from ``keep_from`` (compacted topics: from 0) to its end; the end is
+    where the reader stands once nothing more comes (the broker's end offsets are wrong)."""
+    tps = list(snap.partitions)
+    if not tps:
+        return
+    reader.assign(tps)
+    for tp, state in snap.partitions.items():
+        reader.seek(tp, 0 if tp.topic in compacted else state.keep_from)
+    got: dict[TopicPartition, list[Kept]] = {tp: [] for tp in tps}
+    empty = 0
+    while empty < EMPTY_POLLS:
+        batch = await reader.getmany(timeout_ms=100, max_records=50_000)
+        if not batch:
+            empty += 1
+            continue
+        empty = 0
+        for tp, records in batch.items():
+            got[tp] += [
+                Kept(r.offset, r.timestamp, r.key, r.value, list(r.headers)) for r in records
+            ]
+    for tp, state in snap.partitions.items():
+        position = await reader.position(tp)
+        committed = [o[tp] for o in snap.groups.values() if tp in o]
+        state.end = max([position, state.keep_from, *committed])
+        records = got[tp]
+        if state.keep_newest is not None:
+            state.keep_from = max(state.keep_from, state.end - state.keep_newest)
+            records = [r for r in records if r.offset >= state.keep_from]
+        if tp.topic in compacted:
+            if not state.read_by_groups:  # read whole by its readers (ingest checkpoints)
+                state.keep_from = state.end
+            newest: dict[bytes | None, int] = {}
+            for i, r in enumerate(records):
+                if r.offset < state.keep_from:
+                    newest[r.key] = i
+            old = sorted(newest.values())
+            records = [records[i] for i in old] + [
+                r for r in records if r.offset >= state.keep_from
+            ]
+        state.records = records
+
+
+# -- writing the new broker -------------------------------------------------------------------
+
+
+async def restore(kafka: KafkaSettings, snap: Snapshot) -> None:
+    admin = AIOKafkaAdminClient(**connection_kwargs(kafka))
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [
+                NewTopic(name, partitions, 1, topic_configs=configs)
+                for name, (partitions, configs) in snap.topics.items()
+            ]
+        )
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(**connection_kwargs(kafka), acks="all", enable_idempotence=False)
+    await producer.start()
+    try:
+        for tp, state in snap.partitions.items():
+            await _write_partition(producer, tp, state)
+    finally:
+        await producer.stop()
+    for group, offsets in snap.groups.items():
+        if offsets:
+            await _commit(kafka, group, offsets)
+
+
+async def _write_partition(
+    producer: AIOKafkaProducer, tp: TopicPartition, state: PartitionState
+) -> None:
+    cursor = 0
+    run: list[Kept] = []
+    now_ms = int(time.time() * 1000)
+
+    async def flush() -> None:
+        nonlocal run
+        if run:
+            await _send(producer, tp, _batch(run), run[0].offset)
+            run = []
+
+    size = 0
+    for record in state.records:
+        if record.offset > cursor:
+            await flush()
+            size = 0
+            await _send(producer, tp, gap_batch(record.offset - cursor, now_ms), cursor)
+            cursor = record.offset
+        run.append(record)
+        size += len(record.key or b"") + len(record.value or b"") + 64
+        cursor += 1
+        if size >= BATCH_BYTES:
+            await flush()
+            size = 0
+    await flush()
+    if state.end > cursor:
+        await _send(producer, tp, gap_batch(state.end - cursor, now_ms), cursor)
+
+
+def _batch(records: Sequence[Kept]) -> bytes:
+    builder = DefaultRecordBatchBuilder(
+        magic=2,
+        compression_type=0,
+        is_transactional=0,
+        producer_id=-1,
+        producer_epoch=-1,
+        base_sequence=-1,
+        batch_size=2**31 - 1,
+    )
+    base = records[0].offset
+    for r in records:
+        builder.append(
+            r.offset - base, timestamp=r.timestamp, key=r.key, value=r.value, headers=r.headers
+        )
+    return bytes(builder.build())
+
+
+async def _send(producer: AIOKafkaProducer, tp: TopicPartition, data: bytes, offset: int) -> None:
+    client: Any = producer.client
+    node = client.cluster.leader_for_partition(tp)
+    if node is None:
+        await client.force_metadata_update()
+        node = client.cluster.leader_for_partition(tp)
+    request = ProduceRequest(None, -1, 30_000, [(tp.topic, [(tp.partition, data)])])
+    response = await client.send(node, request)
+    _, partitions = response.topics[0]
+    error, base = partitions[0][1], partitions[0][2]
+    if error != 0 or base != offset:
+        raise RollOverError(
+            f"{tp.topic}:{tp.partition}: the new broker put the batch at offset {base} (error "
+            f"{error}), not at {offset}"
+        )
+
+
+async def _commit(kafka: KafkaSettings, group: str, offsets: dict[TopicPartition, int]) -> None:
+    consumer = AIOKafkaConsumer(
+        **connection_kwargs(kafka), group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(list(offsets))
+        await consumer.commit(offsets)
+    finally:
+        await consumer.stop()
