@@ -532,6 +532,7 @@ async def soak(args: argparse.Namespace, rate: int, work: Path) -> None:
             stack.kafka,
             [p.proc.pid for p in stack.procs if p.proc is not None],
             max_rss_mb=args.broker_max_mb,
+            trim_unconsumed={stack.kafka.topics.dlq},
         )
     try:
         await first_trade(stack.dsn)
@@ -558,12 +559,25 @@ async def soak(args: argparse.Namespace, rate: int, work: Path) -> None:
                     f"{len(rows) / 10:,.0f}/s missing {missing}; e2e p50 {pct(e2e, 50):.0f} "
                     f"p99 {pct(e2e, 99):.0f} ms; lag median {statistics.median(lags):.2f} max "
                     f"{max(lags):.2f} s; {(busy[0] - last_busy[0]) / (now - last_at):.2f} cores "
-                    f"busy; rolls {roller.rolls if roller else 0}",
+                    f"busy; rolls {roller.rolls if roller else 0}; uptime {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
                 for line in usage_lines(last_usage, usage, now - last_at):
                     print(f"    {line}", flush=True)
                 last_usage, last_at, last_busy, lags = usage, now, busy, []
+        await asyncio.sleep(5)  # let the last trades arrive, then check the whole run
+        rows = await _query(
+            stack.dsn,
+            "SELECT symbol, count(*) AS n, count(DISTINCT trade_id) AS d, "
+            "min(trade_id::bigint) AS lo, max(trade_id::bigint) AS hi FROM prices "
+            "WHERE source = 'binance' AND kind = 'trade' GROUP BY symbol",
+        )
+        made = sum(r["hi"] - r["lo"] + 1 for r in rows)
+        stored = sum(r["d"] for r in rows)
+        print(
+            f"whole run: {made:,} trades made (contiguous ids), {stored:,} stored, "
+            f"{made - stored:,} missing, {sum(r['n'] - r['d'] for r in rows):,} duplicated rows"
+        )
     finally:
         await stop_stack(stack)
         if roller is not None:

@@ -95,8 +95,8 @@ async def test_a_roll_over_keeps_what_groups_need_at_the_same_offsets(
     producer = AIOKafkaProducer(bootstrap_servers=bs, enable_idempotence=False, linger_ms=5)
     await producer.start()
     try:
-        for i in range(100):
-            await producer.send(
+        for i in range(100):  # one batch each: whole batches are what a roll-over keeps
+            await producer.send_and_wait(
                 "t",
                 b"v%d" % i,
                 key=b"k%d" % (i % 7),

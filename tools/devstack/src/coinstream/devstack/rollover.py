@@ -45,8 +45,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.protocol.commit import OffsetFetchRequest
+from aiokafka.protocol.fetch import FetchRequest
 from aiokafka.protocol.produce import ProduceRequest
 from aiokafka.record.default_records import DefaultRecordBase, DefaultRecordBatchBuilder
+from aiokafka.record.memory_records import MemoryRecords
 from aiokafka.record.util import calc_crc32c
 from aiokafka.structs import TopicPartition
 
@@ -59,6 +62,7 @@ log = logging.getLogger(__name__)
 SETTLE_S = 0.3
 """After freezing the clients, how long the broker gets to finish requests already sent."""
 BATCH_BYTES = 512 * 1024
+FETCH_BYTES = 16 * 1024 * 1024
 EMPTY_POLLS = 3
 CONTROL_BATCH = 0x20  # record batch attribute: control batch (skipped by consumers)
 
@@ -107,7 +111,7 @@ def gap_batch(span: int, timestamp_ms: int) -> bytes:
     return bytes(buf)
 
 
-@dataclass
+@dataclass(slots=True)
 class Kept:
     """One record to put back, at its offset."""
 
@@ -125,6 +129,11 @@ class PartitionState:
     read_by_groups: bool = False
     keep_newest: int | None = None  # unconsumed and trimmable: keep this many newest records
     records: list[Kept] = field(default_factory=list)
+    fetched_to: int = 0  # records were read up to here (raw path)
+
+    @property
+    def kept(self) -> int:
+        return len(self.records)
 
 
 @dataclass
@@ -137,7 +146,7 @@ class Snapshot:
 
     @property
     def kept(self) -> int:
-        return sum(len(p.records) for p in self.partitions.values())
+        return sum(p.kept for p in self.partitions.values())
 
     @property
     def dropped(self) -> int:
@@ -151,12 +160,16 @@ class RollReport:
     frozen_s: float
     kept: int
     dropped: int
+    phases: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    """Seconds frozen reading the rest, restarting the broker, writing back."""
 
     def __str__(self) -> str:
+        read, restart, write = self.phases
         return (
             f"broker rolled over: RSS {self.rss_before_mb:.0f} -> {self.rss_after_mb:.0f} MB, "
             f"{self.kept} records kept at their offsets, {self.dropped} offsets below what "
-            f"every group had committed released, clients frozen {self.frozen_s:.1f} s"
+            f"every group had committed released, clients frozen {self.frozen_s:.1f} s "
+            f"(read {read:.1f}, restart {restart:.1f}, write {write:.1f})"
         )
 
 
@@ -209,17 +222,35 @@ class BrokerRoller:
     async def roll(self) -> RollReport:
         before = rss_mb(self.broker.pid)
         pids = list(self._pids() if callable(self._pids) else self._pids)
+        # Read the bulk while the clients run; frozen, only what came since is read.
+        early = await snapshot(self.kafka, self.trim_unconsumed, self.keep_unconsumed)
+        early = await snapshot(  # again: what came during the first pass
+            self.kafka, self.trim_unconsumed, self.keep_unconsumed, previous=early
+        )
         started = time.monotonic()
         _signal_all(pids, signal.SIGSTOP)
         try:
             await asyncio.sleep(SETTLE_S)
-            snap = await snapshot(self.kafka, self.trim_unconsumed, self.keep_unconsumed)
-            await asyncio.to_thread(self.broker.restart)
+            snap = await snapshot(
+                self.kafka, self.trim_unconsumed, self.keep_unconsumed, previous=early
+            )
+            read = time.monotonic()
+            # SIGKILL: everything is read, and a polite stop waits for the frozen clients'
+            # connections (5 s)
+            await asyncio.to_thread(self.broker.stop, True)
+            await asyncio.to_thread(self.broker.start)
+            restarted = time.monotonic()
             await restore(self.kafka, snap)
+            phases = (read - started, restarted - read, time.monotonic() - restarted)
         finally:
             _signal_all(pids, signal.SIGCONT)
         report = RollReport(
-            before, rss_mb(self.broker.pid), time.monotonic() - started, snap.kept, snap.dropped
+            before,
+            rss_mb(self.broker.pid),
+            time.monotonic() - started,
+            snap.kept,
+            snap.dropped,
+            phases,
         )
         self._floor_mb = report.rss_after_mb
         self.rolls += 1
@@ -238,8 +269,14 @@ def _signal_all(pids: Iterable[int], sig: signal.Signals) -> None:
 
 
 async def snapshot(
-    kafka: KafkaSettings, trim_unconsumed: set[str], keep_unconsumed: int
+    kafka: KafkaSettings,
+    trim_unconsumed: set[str],
+    keep_unconsumed: int,
+    previous: Snapshot | None = None,
 ) -> Snapshot:
+    """What the broker holds now. With ``previous`` (a snapshot taken moments before, while
+    the clients still ran), records it already read are reused and only the rest is
+    fetched: the clients stay frozen only for the delta."""
     snap = Snapshot()
     admin = AIOKafkaAdminClient(**connection_kwargs(kafka))
     await admin.start()
@@ -273,7 +310,7 @@ async def snapshot(
             snap.topics[name] = (len(parts), configs.get(name, {}))
             tps += [TopicPartition(name, p) for p in parts]
         for group in group_ids:
-            snap.groups[group] = await _committed(kafka, group, tps)
+            snap.groups[group] = await _committed(reader, group, tps)
         reported = await reader.end_offsets(tps) if tps else {}
         compacted = {
             t for t, (_, c) in snap.topics.items() if "compact" in c.get("cleanup.policy", "")
@@ -294,39 +331,61 @@ async def snapshot(
                 state.keep_newest = keep_unconsumed
             else:
                 state.keep_from = 0
-        await _read_tails(reader, snap, compacted)
+        await _read_tails(reader, snap, compacted, previous)
     finally:
         await reader.stop()
     return snap
 
 
 async def _committed(
-    kafka: KafkaSettings, group: str, tps: Sequence[TopicPartition]
+    reader: AIOKafkaConsumer, group: str, tps: Sequence[TopicPartition]
 ) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(
-        **connection_kwargs(kafka), group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        out = {}
-        for tp in tps:
-            offset = await consumer.committed(tp)
-            if offset is not None and offset >= 0:
-                out[tp] = offset
-        return out
-    finally:
-        await consumer.stop()
+    """The group's committed offsets, in one OffsetFetch request (a single broker: it is the
+    coordinator of every group)."""
+    client: Any = reader._client
+    node = next(iter(client.cluster.brokers())).nodeId
+    by_topic: dict[str, list[int]] = {}
+    for tp in tps:
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    response = await client.send(node, OffsetFetchRequest(group, list(by_topic.items())))
+    out = {}
+    for topic, partitions in response.topics:
+        for entry in partitions:
+            partition, offset, error = entry[0], entry[1], entry[-1]
+            if error == 0 and offset >= 0:
+                out[TopicPartition(topic, partition)] = offset
+    return out
 
 
-async def _read_tails(reader: AIOKafkaConsumer, snap: Snapshot, compacted: set[str]) -> None:
+async def _read_tails(
+    reader: AIOKafkaConsumer, snap: Snapshot, compacted: set[str], previous: Snapshot | None
+) -> None:
     """Read each partition from ``keep_from`` (compacted topics: from 0) to its end; the end is
-    where the reader stands once nothing more comes (the broker's end offsets are wrong)."""
-    tps = list(snap.partitions)
+    where the reader stands once nothing more comes (the broker's end offsets are wrong).
+    Partitions kept whole from ``keep_from`` (the bulk) are fetched with plain fetch requests
+    and decoded by aiokafka's record reader; compacted and trimmed ones through a consumer."""
+    raw = [
+        tp
+        for tp, st in snap.partitions.items()
+        if tp.topic not in compacted and st.keep_newest is None
+    ]
+    for tp in raw:
+        state = snap.partitions[tp]
+        start = state.keep_from
+        before = previous.partitions.get(tp) if previous is not None else None
+        if before is not None and before.keep_newest is None and before.keep_from <= start:
+            state.records = [r for r in before.records if r.offset >= start]
+            start = max(start, before.fetched_to)
+        end = await _fetch_records(reader, tp, state, start)
+        state.fetched_to = end
+        committed = [o[tp] for o in snap.groups.values() if tp in o]
+        state.end = max([end, state.keep_from, *committed])
+    tps = [tp for tp in snap.partitions if tp not in set(raw)]
     if not tps:
         return
     reader.assign(tps)
-    for tp, state in snap.partitions.items():
-        reader.seek(tp, 0 if tp.topic in compacted else state.keep_from)
+    for tp in tps:
+        reader.seek(tp, 0 if tp.topic in compacted else snap.partitions[tp].keep_from)
     got: dict[TopicPartition, list[Kept]] = {tp: [] for tp in tps}
     empty = 0
     while empty < EMPTY_POLLS:
@@ -339,7 +398,8 @@ async def _read_tails(reader: AIOKafkaConsumer, snap: Snapshot, compacted: set[s
             got[tp] += [
                 Kept(r.offset, r.timestamp, r.key, r.value, list(r.headers)) for r in records
             ]
-    for tp, state in snap.partitions.items():
+    for tp in tps:
+        state = snap.partitions[tp]
         position = await reader.position(tp)
         committed = [o[tp] for o in snap.groups.values() if tp in o]
         state.end = max([position, state.keep_from, *committed])
@@ -361,6 +421,44 @@ async def _read_tails(reader: AIOKafkaConsumer, snap: Snapshot, compacted: set[s
         state.records = records
 
 
+async def _fetch_records(
+    reader: AIOKafkaConsumer, tp: TopicPartition, state: PartitionState, start: int
+) -> int:
+    """Fetch the partition's records from ``start`` to the end into ``state.records`` (those
+    from ``keep_from`` on); return the end (the offset after the last batch, control batches
+    included)."""
+    client: Any = reader._client
+    node = client.cluster.leader_for_partition(tp)
+    offset = start
+    keep = state.keep_from
+    out = state.records
+    while True:
+        request = FetchRequest(
+            10, 1, FETCH_BYTES, 0, [(tp.topic, [(tp.partition, offset, FETCH_BYTES)])]
+        )
+        response = await client.send(node, request)
+        part = response.topics[0][1][0]
+        if part[1] != 0:
+            raise RollOverError(f"{tp.topic}:{tp.partition}: fetch at {offset}: error {part[1]}")
+        records = MemoryRecords(part[-1])
+        fetched_from = offset
+        while records.has_next():
+            batch = records.next_batch()
+            if batch is None:
+                break  # cut by the fetch size: fetched again from there
+            if batch.next_offset <= offset:
+                continue
+            if not batch.is_control_batch:
+                out += [
+                    Kept(r.offset, r.timestamp, r.key, r.value, list(r.headers))
+                    for r in batch
+                    if r.offset >= keep
+                ]
+            offset = batch.next_offset
+        if offset == fetched_from:
+            return offset
+
+
 # -- writing the new broker -------------------------------------------------------------------
 
 
@@ -379,8 +477,10 @@ async def restore(kafka: KafkaSettings, snap: Snapshot) -> None:
     producer = AIOKafkaProducer(**connection_kwargs(kafka), acks="all", enable_idempotence=False)
     await producer.start()
     try:
-        for tp, state in snap.partitions.items():
-            await _write_partition(producer, tp, state)
+        # partitions in parallel (each one's batches in order: each must land at its offset)
+        await asyncio.gather(
+            *(_write_partition(producer, tp, state) for tp, state in snap.partitions.items())
+        )
     finally:
         await producer.stop()
     for group, offsets in snap.groups.items():
