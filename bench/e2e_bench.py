@@ -154,7 +154,68 @@ def usage_lines(
     return lines
 
 
+# -- the services' own metrics -----------------------------------------------------------------
+
+STAGE_METRICS = {
+    "sink-postgres": (
+        "sink_postgres_batch_records",
+        "sink_postgres_batch_seconds",
+        "sink_postgres_batch_commit_seconds",
+    ),
+    "normalizer": ("normalizer_batch_seconds", "normalizer_records_total"),
+}
+
+
+async def scrape(procs: Sequence[ServiceProcess]) -> dict[str, float]:
+    """Sums and counts of the stages' batch metrics (label sets added up)."""
+    out: dict[str, float] = {}
+    async with httpx.AsyncClient(timeout=5) as http:
+        for p in procs:
+            names = STAGE_METRICS.get(p.name)
+            if not names:
+                continue
+            try:
+                text = (await http.get(f"{p.health_url}/metrics")).text
+            except httpx.HTTPError:
+                continue
+            for line in text.splitlines():
+                if line.startswith("#") or " " not in line:
+                    continue
+                name, _, value = line.rpartition(" ")
+                name = name.split("{", 1)[0]
+                if name.startswith(names) and name.endswith(("_sum", "_count", "_total")):
+                    out[name] = out.get(name, 0.0) + float(value)
+    return out
+
+
+def stage_lines(before: dict[str, float], after: dict[str, float]) -> list[str]:
+    def delta(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    lines = []
+    batches = delta("sink_postgres_batch_records_count")
+    if batches:
+        lines.append(
+            f"sink-postgres: {batches:.0f} batches, {delta('sink_postgres_batch_records_sum') / batches:.0f}"
+            f" records each, {delta('sink_postgres_batch_seconds_sum') / batches * 1000:.1f} ms "
+            f"in the database, {delta('sink_postgres_batch_commit_seconds_sum') / batches * 1000:.1f}"
+            " ms from first record consumed to offsets committed (means)"
+        )
+    batches = delta("normalizer_batch_seconds_count")
+    if batches:
+        lines.append(
+            f"normalizer: {batches:.0f} batches, {delta('normalizer_records_total') / batches:.0f} "
+            f"records each, {delta('normalizer_batch_seconds_sum') / batches * 1000:.1f} ms from "
+            "transform to commit (means)"
+        )
+    return lines
+
+
 # -- percentiles ------------------------------------------------------------------------------
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
 
 
 def pct(values: Sequence[float], q: float) -> float:
@@ -256,6 +317,7 @@ class Step:
     missing: int = 0
     sustained: bool = False
     usage: list[str] = field(default_factory=list)
+    stages: list[str] = field(default_factory=list)
     busy: str = ""
 
 
@@ -435,24 +497,33 @@ async def start_stack(args: argparse.Namespace, rate: int, work: Path) -> Stack:
     return stack
 
 
-async def stop_stack(stack: Stack) -> None:
-    codes = stop_all(stack.procs)
-    bad = {n: c for n, c in codes.items() if c != 0}
-    if bad:
-        print(f"  !! exit codes {bad}")
+def stop_traffic(stack: Stack) -> None:
+    """Stop the simulator and the services (SIGTERM: they drain and commit)."""
+    if any(p.proc is not None and p.proc.returncode is None for p in stack.procs):
+        codes = stop_all(stack.procs)
+        bad = {n: c for n, c in codes.items() if c != 0}
+        if bad:
+            print(f"  !! exit codes {bad}")
     stack.sim.stop()
+
+
+async def stop_stack(stack: Stack) -> None:
+    stop_traffic(stack)
     stack.broker.stop()
     stack.pg.cleanup()
 
 
 async def run_step(args: argparse.Namespace, rate: int, work: Path) -> Step:
     step = Step(rate)
+    say(f"[{rate:,}/s] starting the stack")
     stack = await start_stack(args, rate, work)
     try:
         await first_trade(stack.dsn)  # warm-up: until trades are committed, then --warmup more
+        say(f"[{rate:,}/s] trades arrive; warm-up {args.warmup:.0f} s, then {args.duration:.0f} s")
         await asyncio.sleep(args.warmup)
         t0 = time.time()
         usage0, busy0 = stack.watched.sample(), machine_busy()
+        metrics0 = await scrape(stack.procs)
         lags: list[tuple[float, float]] = []
         while time.time() < t0 + args.duration:
             await asyncio.sleep(1.0)
@@ -461,10 +532,12 @@ async def run_step(args: argparse.Namespace, rate: int, work: Path) -> Step:
             lags.append((now, now - newest if newest else float("inf")))
         t1 = time.time()
         usage1, busy1 = stack.watched.sample(), machine_busy()
+        step.stages = stage_lines(metrics0, await scrape(stack.procs))
         step.usage = usage_lines(usage0, usage1, t1 - t0)
         step.busy = f"{(busy1[0] - busy0[0]) / (t1 - t0):.2f} of {os.cpu_count()} cores busy"
         second_half = [lag for at, lag in lags if at >= t0 + args.duration / 2]
         step.lag_p50, step.lag_max = statistics.median(second_half), max(second_half)
+        say(f"[{rate:,}/s] measured; draining and reading")
         # drain: wait (bounded) until trades newer than the window are committed
         drain_until = time.monotonic() + 60
         while time.monotonic() < drain_until:
@@ -472,6 +545,7 @@ async def run_step(args: argparse.Namespace, rate: int, work: Path) -> Step:
             if newest is not None and newest >= t1 + 1:
                 break
             await asyncio.sleep(0.5)
+        stop_traffic(stack)  # the topics stop growing: they can be read to their end
         rows = await window_rows(stack.dsn, t0, t1)
         made, step.missing = missing_trades(rows)
         step.sim_rate = made / (t1 - t0)
@@ -513,6 +587,8 @@ def print_step(step: Step, bare_hop: list[float], bare_tx: list[float]) -> None:
             f"  floor (2 bare Kafka hops + 1 bare transaction, p50) {floor:.1f} ms; "
             f"pipeline p50 / floor = {pct(step.e2e, 50) / floor:.1f}"
         )
+    for line in step.stages:
+        print(f"  {line}")
     print(f"  machine: {step.busy}")
     for line in step.usage:
         print(f"    {line}")
