@@ -63,6 +63,10 @@ SETTLE_S = 0.3
 """After freezing the clients, how long the broker gets to finish requests already sent."""
 BATCH_BYTES = 512 * 1024
 FETCH_BYTES = 16 * 1024 * 1024
+READ_TIMEOUT_S = 30.0
+"""How long reading may wait for a busy broker before the roll-over is called off."""
+RETRY_AFTER_S = 60.0
+WRITE_ATTEMPTS = 3
 EMPTY_POLLS = 3
 CONTROL_BATCH = 0x20  # record batch attribute: control batch (skipped by consumers)
 
@@ -197,6 +201,8 @@ class BrokerRoller:
         self.rolls = 0
         self.reports: list[RollReport] = []
         self._floor_mb = 0.0  # RSS right after the last roll: roll again only well above it
+        self._retry_at = 0.0
+        self.failures = 0
 
     @property
     def pid(self) -> int | None:
@@ -207,8 +213,20 @@ class BrokerRoller:
         return self.max_rss_mb > 0 and rss_mb(self.broker.pid) > limit
 
     async def check(self) -> RollReport | None:
-        """Roll over if the broker's memory passed the limit."""
-        return await self.roll() if self.due() else None
+        """Roll over if the broker's memory passed the limit. A roll-over called off before
+        the broker was restarted (it could not read everything) changes nothing; it is
+        logged and tried again after ``RETRY_AFTER_S``."""
+        if not self.due() or time.monotonic() < self._retry_at:
+            return None
+        try:
+            return await self.roll()
+        except RollOverError as exc:
+            if self.broker.pid is None:
+                raise
+            self._retry_at = time.monotonic() + RETRY_AFTER_S
+            self.failures += 1
+            log.error("broker roll-over called off", extra={"error": str(exc)})
+            return None
 
     def summary(self) -> str:
         if not self.reports:
@@ -236,11 +254,19 @@ class BrokerRoller:
             )
             read = time.monotonic()
             # SIGKILL: everything is read, and a polite stop waits for the frozen clients'
-            # connections (5 s)
-            await asyncio.to_thread(self.broker.stop, True)
-            await asyncio.to_thread(self.broker.start)
-            restarted = time.monotonic()
-            await restore(self.kafka, snap)
+            # connections (5 s). From here the kept records live only in this process: a
+            # write that fails is done again on a fresh broker.
+            for attempt in range(WRITE_ATTEMPTS):
+                await asyncio.to_thread(self.broker.stop, True)
+                await asyncio.to_thread(self.broker.start)
+                restarted = time.monotonic()
+                try:
+                    await restore(self.kafka, snap)
+                    break
+                except Exception:
+                    if attempt + 1 == WRITE_ATTEMPTS:
+                        raise
+                    log.exception("writing back to the new broker failed; starting it again")
             phases = (read - started, restarted - read, time.monotonic() - restarted)
         finally:
             _signal_all(pids, signal.SIGCONT)
@@ -398,9 +424,22 @@ async def _read_tails(
             got[tp] += [
                 Kept(r.offset, r.timestamp, r.key, r.value, list(r.headers)) for r in records
             ]
+    deadline = time.monotonic() + READ_TIMEOUT_S
     for tp in tps:
         state = snap.partitions[tp]
         position = await reader.position(tp)
+        while position < (reader.highwater(tp) or 0):  # empty polls from a busy broker
+            if time.monotonic() > deadline:
+                raise RollOverError(
+                    f"{tp.topic}:{tp.partition}: read to {position}, below the high watermark "
+                    f"{reader.highwater(tp)}; not rolling over"
+                )
+            batch = await reader.getmany(tp, timeout_ms=100, max_records=50_000)
+            got[tp] += [
+                Kept(r.offset, r.timestamp, r.key, r.value, list(r.headers))
+                for r in batch.get(tp, [])
+            ]
+            position = await reader.position(tp)
         committed = [o[tp] for o in snap.groups.values() if tp in o]
         state.end = max([position, state.keep_from, *committed])
         records = got[tp]
@@ -431,6 +470,7 @@ async def _fetch_records(
     node = client.cluster.leader_for_partition(tp)
     offset = start
     keep = state.keep_from
+    deadline = time.monotonic() + READ_TIMEOUT_S
     out = state.records
     while True:
         request = FetchRequest(
@@ -440,9 +480,10 @@ async def _fetch_records(
         part = response.topics[0][1][0]
         if part[1] != 0:
             raise RollOverError(f"{tp.topic}:{tp.partition}: fetch at {offset}: error {part[1]}")
-        records = MemoryRecords(part[-1])
+        high_watermark = part[2]
+        records = MemoryRecords(part[-1]) if part[-1] else None
         fetched_from = offset
-        while records.has_next():
+        while records is not None and records.has_next():
             batch = records.next_batch()
             if batch is None:
                 break  # cut by the fetch size: fetched again from there
@@ -456,7 +497,16 @@ async def _fetch_records(
                 ]
             offset = batch.next_offset
         if offset == fetched_from:
-            return offset
+            if offset >= high_watermark:
+                return offset
+            # Nothing below the high watermark: a busy broker answers empty fetches (seen
+            # at 2 GB), which is no proof of the end. Ask again; never guess the end.
+            if time.monotonic() > deadline:
+                raise RollOverError(
+                    f"{tp.topic}:{tp.partition}: the broker answers nothing at offset {offset} "
+                    f"below its high watermark {high_watermark}; not rolling over"
+                )
+            await asyncio.sleep(0.05)
 
 
 # -- writing the new broker -------------------------------------------------------------------
