@@ -308,6 +308,7 @@ async def bare_transaction(dsn: str, n: int = 200) -> list[float]:
 @dataclass
 class Step:
     rate: int
+    label: str = ""
     sim_rate: float = 0.0
     committed_rate: float = 0.0
     lag_p50: float = float("nan")
@@ -447,7 +448,18 @@ class Stack:
     watched: Watched
 
 
-async def start_stack(args: argparse.Namespace, rate: int, work: Path) -> Stack:
+BEFORE = {
+    "KAFKA_FETCH_MAX_WAIT_MS": "500",
+    "SINK_POSTGRES_FLUSH_WHEN_IDLE": "false",
+    "SINK_POSTGRES_BATCH_MAX_WAIT_MS": "250",
+}
+"""``--before``: the settings the local stack had before issue 16 (aiokafka's fetch wait, the
+sink's fixed 250 ms batch wait), for a comparison in the same run."""
+
+
+async def start_stack(
+    args: argparse.Namespace, rate: int, work: Path, settings: dict[str, str] | None = None
+) -> Stack:
     log_dir = work / f"logs-{rate}-{uuid.uuid4().hex[:4]}"
     log_dir.mkdir(parents=True)
     broker = TansuBroker(log_path=log_dir / "tansu.log")
@@ -480,7 +492,11 @@ async def start_stack(args: argparse.Namespace, rate: int, work: Path) -> Stack:
         local_broker=True,
         log_dir=log_dir,
         ws_venues=("binance",),
-        extra_env={"ingest-ws": {"INGEST_WS_BINANCE__CHANNELS": channels}},
+        extra_env={
+            name: dict(settings or {})
+            | ({"INGEST_WS_BINANCE__CHANNELS": channels} if name == "ingest-ws" else {})
+            for name in SERVICES
+        },
     )
     procs = [ServiceProcess(n, cfg) for n in SERVICES if n in args.services.split(",")]
     for p in procs:
@@ -513,10 +529,12 @@ async def stop_stack(stack: Stack) -> None:
     stack.pg.cleanup()
 
 
-async def run_step(args: argparse.Namespace, rate: int, work: Path) -> Step:
-    step = Step(rate)
-    say(f"[{rate:,}/s] starting the stack")
-    stack = await start_stack(args, rate, work)
+async def run_step(
+    args: argparse.Namespace, rate: int, work: Path, settings: dict[str, str] | None = None
+) -> Step:
+    step = Step(rate, label=" with the settings before issue 16" if settings else "")
+    say(f"[{rate:,}/s{step.label}] starting the stack")
+    stack = await start_stack(args, rate, work, settings)
     try:
         await first_trade(stack.dsn)  # warm-up: until trades are committed, then --warmup more
         say(f"[{rate:,}/s] trades arrive; warm-up {args.warmup:.0f} s, then {args.duration:.0f} s")
@@ -572,7 +590,7 @@ async def run_step(args: argparse.Namespace, rate: int, work: Path) -> Step:
 
 
 def print_step(step: Step, bare_hop: list[float], bare_tx: list[float]) -> None:
-    print(f"\n== {step.rate:,} Binance trades/s offered")
+    print(f"\n== {step.rate:,} Binance trades/s offered{step.label}")
     print(
         f"  simulator made {step.sim_rate:,.0f}/s, rows committed {step.committed_rate:,.0f}/s, "
         f"missing {step.missing}; freshness lag (2nd half) median {step.lag_p50:.2f} s, "
@@ -683,8 +701,17 @@ async def run(args: argparse.Namespace) -> None:
             print(f"bare PostgreSQL transaction (100 rows): {summary(bare_tx)}")
         steps = []
         for rate in rates:
+            before = None
+            if args.before:
+                before = await run_step(args, rate, work, BEFORE)
+                print_step(before, bare_hop, bare_tx)
             step = await run_step(args, rate, work)
             print_step(step, bare_hop, bare_tx)
+            if before is not None and before.e2e and step.e2e:
+                print(
+                    f"  now / before, trade -> commit: p50 {pct(step.e2e, 50) / pct(before.e2e, 50):.2f}"
+                    f", p99 {pct(step.e2e, 99) / pct(before.e2e, 99):.2f}"
+                )
             steps.append(step)
         ok = [s.rate for s in steps if s.sustained]
         print(
@@ -716,6 +743,9 @@ def main() -> None:
     parser.add_argument("--no-hops", action="store_true", help="skip the per-hop breakdown")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--soak", action="store_true")
+    parser.add_argument(
+        "--before", action="store_true", help="also run each rate with the settings before #16"
+    )
     parser.add_argument("--report-every", type=float, default=60.0)
     parser.add_argument(
         "--broker-max-mb", type=float, default=0, help="soak: roll the broker over above this RSS"

@@ -41,7 +41,7 @@ class KafkaSettings(BaseSettings):
         gt=0,
         description="Longest a fetch waits at the broker for new records. Apache Kafka answers "
         "as soon as records arrive, so the default costs no latency there; the local Tansu "
-        "broker always waits this long when a consumer has caught up, so the devstack sets 10",
+        "broker always waits this long when a consumer has caught up, so the devstack sets 50",
     )
     topic_partitions: int = Field(3, gt=0, description="Partitions for topics we create")
     replication_factor: int = Field(1, gt=0)

@@ -64,6 +64,7 @@ SETTLE_S = 0.3
 BATCH_BYTES = 512 * 1024
 FETCH_BYTES = 16 * 1024 * 1024
 READ_TIMEOUT_S = 30.0
+READ_WAIT_MS = 200
 """How long reading may wait for a busy broker before the roll-over is called off."""
 RETRY_AFTER_S = 60.0
 WRITE_ATTEMPTS = 3
@@ -324,7 +325,7 @@ async def snapshot(
         **connection_kwargs(kafka),
         group_id=None,
         enable_auto_commit=False,
-        fetch_max_wait_ms=10,
+        fetch_max_wait_ms=READ_WAIT_MS,
         max_partition_fetch_bytes=8 * 1024 * 1024,
     )
     await reader.start()
@@ -395,6 +396,7 @@ async def _read_tails(
         for tp, st in snap.partitions.items()
         if tp.topic not in compacted and st.keep_newest is None
     ]
+    starts: dict[TopicPartition, int] = {}
     for tp in raw:
         state = snap.partitions[tp]
         start = state.keep_from
@@ -402,10 +404,13 @@ async def _read_tails(
         if before is not None and before.keep_newest is None and before.keep_from <= start:
             state.records = [r for r in before.records if r.offset >= start]
             start = max(start, before.fetched_to)
-        end = await _fetch_records(reader, tp, state, start)
-        state.fetched_to = end
+        starts[tp] = start
+    ends = await _fetch_records(reader, {tp: snap.partitions[tp] for tp in raw}, starts)
+    for tp in raw:
+        state = snap.partitions[tp]
+        state.fetched_to = ends[tp]
         committed = [o[tp] for o in snap.groups.values() if tp in o]
-        state.end = max([end, state.keep_from, *committed])
+        state.end = max([ends[tp], state.keep_from, *committed])
     tps = [tp for tp in snap.partitions if tp not in set(raw)]
     if not tps:
         return
@@ -428,7 +433,8 @@ async def _read_tails(
     for tp in tps:
         state = snap.partitions[tp]
         position = await reader.position(tp)
-        while position < (reader.highwater(tp) or 0):  # empty polls from a busy broker
+        # until the broker has answered for this partition and we reached its high watermark
+        while reader.highwater(tp) is None or position < reader.highwater(tp):
             if time.monotonic() > deadline:
                 raise RollOverError(
                     f"{tp.topic}:{tp.partition}: read to {position}, below the high watermark "
@@ -461,52 +467,67 @@ async def _read_tails(
 
 
 async def _fetch_records(
-    reader: AIOKafkaConsumer, tp: TopicPartition, state: PartitionState, start: int
-) -> int:
-    """Fetch the partition's records from ``start`` to the end into ``state.records`` (those
-    from ``keep_from`` on); return the end (the offset after the last batch, control batches
-    included)."""
+    reader: AIOKafkaConsumer,
+    states: dict[TopicPartition, PartitionState],
+    starts: dict[TopicPartition, int],
+) -> dict[TopicPartition, int]:
+    """Fetch every partition's records from its start to its end into ``state.records``
+    (those from ``keep_from`` on), all partitions in each fetch request; return where each
+    ends (the offset after its last batch, control batches included).
+
+    A partition is at its end once the broker's high watermark says so, never because a
+    fetch came back empty: Tansu answers a fetch empty when finding the records takes longer
+    than the fetch's max wait (old offsets of a log near 1 GB: every time at 10 ms), so the
+    wait here is long; it costs nothing when records are there."""
     client: Any = reader._client
-    node = client.cluster.leader_for_partition(tp)
-    offset = start
-    keep = state.keep_from
+    offsets = dict(starts)
+    done: set[TopicPartition] = set()
     deadline = time.monotonic() + READ_TIMEOUT_S
-    out = state.records
-    while True:
-        request = FetchRequest(
-            10, 1, FETCH_BYTES, 0, [(tp.topic, [(tp.partition, offset, FETCH_BYTES)])]
-        )
+    while len(done) < len(offsets):
+        wanted: dict[str, list[tuple[int, int, int]]] = {}
+        for tp, offset in offsets.items():
+            if tp not in done:
+                wanted.setdefault(tp.topic, []).append((tp.partition, offset, FETCH_BYTES))
+        node = next(iter(client.cluster.brokers())).nodeId
+        request = FetchRequest(READ_WAIT_MS, 1, FETCH_BYTES, 0, list(wanted.items()))
         response = await client.send(node, request)
-        part = response.topics[0][1][0]
-        if part[1] != 0:
-            raise RollOverError(f"{tp.topic}:{tp.partition}: fetch at {offset}: error {part[1]}")
-        high_watermark = part[2]
-        records = MemoryRecords(part[-1]) if part[-1] else None
-        fetched_from = offset
-        while records is not None and records.has_next():
-            batch = records.next_batch()
-            if batch is None:
-                break  # cut by the fetch size: fetched again from there
-            if batch.next_offset <= offset:
-                continue
-            if not batch.is_control_batch:
-                out += [
-                    Kept(r.offset, r.timestamp, r.key, r.value, list(r.headers))
-                    for r in batch
-                    if r.offset >= keep
-                ]
-            offset = batch.next_offset
-        if offset == fetched_from:
-            if offset >= high_watermark:
-                return offset
-            # Nothing below the high watermark: a busy broker answers empty fetches (seen
-            # at 2 GB), which is no proof of the end. Ask again; never guess the end.
+        progress = False
+        for topic, partitions in response.topics:
+            for part in partitions:
+                tp = TopicPartition(topic, part[0])
+                if part[1] != 0:
+                    raise RollOverError(f"{topic}:{tp.partition}: fetch: error {part[1]}")
+                offset = offsets[tp]
+                fetched_from = offset
+                keep = states[tp].keep_from
+                out = states[tp].records
+                records = MemoryRecords(part[-1]) if part[-1] else None
+                while records is not None and records.has_next():
+                    batch = records.next_batch()
+                    if batch is None:
+                        break  # cut by the fetch size: fetched again from there
+                    if batch.next_offset <= offset:
+                        continue
+                    if not batch.is_control_batch:
+                        out += [
+                            Kept(r.offset, r.timestamp, r.key, r.value, list(r.headers))
+                            for r in batch
+                            if r.offset >= keep
+                        ]
+                    offset = batch.next_offset
+                offsets[tp] = offset
+                progress |= offset > fetched_from
+                if offset >= part[2]:  # the high watermark
+                    done.add(tp)
+        if not progress and len(done) < len(offsets):
             if time.monotonic() > deadline:
+                stuck = sorted(f"{tp.topic}:{tp.partition}" for tp in offsets if tp not in done)
                 raise RollOverError(
-                    f"{tp.topic}:{tp.partition}: the broker answers nothing at offset {offset} "
-                    f"below its high watermark {high_watermark}; not rolling over"
+                    f"the broker answers nothing below the high watermark of {stuck}; "
+                    "not rolling over"
                 )
             await asyncio.sleep(0.05)
+    return offsets
 
 
 # -- writing the new broker -------------------------------------------------------------------
