@@ -18,7 +18,10 @@ as ingest-ws publishes them) through, in one run and over the same broker:
 ratios are computed within a round. Every figure is printed. Usage::
 
     .venv/bin/python bench/normalizer_bench.py [--records 100000] [--rounds 3]
-        [--faust-records 10000] [--profile]
+        [--faust-records 10000] [--profile] [--cryptofeed]
+
+``--cryptofeed`` also times cryptofeed 2.4.1 (in a separate virtual environment) on the same
+``aggTrade`` messages next to this core, CPU time per message in one run.
 
 Set ``KAFKA_BOOTSTRAP_SERVERS`` to use a running broker; otherwise a local Tansu is started.
 This is a script that prints figures, never a test with timed assertions.
@@ -29,13 +32,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import json
 import os
 import pstats
 import random
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -56,8 +64,9 @@ SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "PEPEUSDT")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def make_records(n: int, seed: int = 7) -> list[tuple[bytes, bytes]]:
-    """``n`` raw envelopes: 90 % trades, 10 % bookTickers, trade times 1 ms apart."""
+def make_records(n: int, seed: int = 7, agg: bool = False) -> list[tuple[bytes, bytes]]:
+    """``n`` raw envelopes: 90 % trades, 10 % bookTickers, trade times 1 ms apart (``agg``:
+    every record an ``aggTrade``, the stream cryptofeed parses for trades)."""
     rnd = random.Random(seed)
     out = []
     for i in range(n):
@@ -65,7 +74,10 @@ def make_records(n: int, seed: int = 7) -> list[tuple[bytes, bytes]]:
         lower = sym.lower()
         t_ms = int(T0.timestamp() * 1000) + i
         px = f"{100 + rnd.random():.8f}"
-        if i % 10 == 9:
+        if agg:
+            data = {"e": "aggTrade", "E": t_ms, "s": sym, "a": i, "p": px, "q": "0.01000000", "f": i, "l": i, "T": t_ms, "m": i % 3 == 0, "M": True}  # fmt: skip
+            stream = f"{lower}@aggTrade"
+        elif i % 10 == 9:
             data = {"u": i, "s": sym, "b": px, "B": "1.5", "a": px, "A": "2.5"}
             stream = f"{lower}@bookTicker"
         else:
@@ -153,6 +165,9 @@ class IdentityCore:
     def commit_offset(self, tp: tuple[str, int], next_offset: int) -> int:
         return next_offset
 
+    def floor(self, tp: tuple[str, int]) -> int | None:
+        return None  # nothing held
+
     def reset(self) -> None:
         pass
 
@@ -223,6 +238,56 @@ def core_only(
     return cpu_rate
 
 
+CRYPTOFEED = "cryptofeed==2.4.1"
+
+
+def cryptofeed_python() -> Path:
+    """A virtual environment with cryptofeed (created once, outside the repository)."""
+    home = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    venv = home / "coinstream-bench" / CRYPTOFEED.replace("==", "-")
+    python = venv / "bin" / "python"
+    if not python.exists():
+        uv = Path(sys.executable).with_name("uv")
+        print(f"installing {CRYPTOFEED} into {venv} (once)")
+        subprocess.run([str(uv), "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+        subprocess.run(
+            [str(uv), "pip", "install", "-q", "--python", str(python), CRYPTOFEED], check=True
+        )
+    return python
+
+
+def compare_cryptofeed(settings: NormalizerSettings, n: int) -> None:
+    """Our core and cryptofeed on the same aggTrade messages, CPU microseconds per message."""
+    records = make_records(n, agg=True)
+    frames = [json.loads(RawEnvelope.model_validate_json(v).payload) for _, v in records]
+    ours = 1e6 / core_only(settings, records, profile=False)
+    bare = settings.model_copy(
+        update={
+            "dedup_window": 0,
+            "candles": settings.candles.model_copy(update={"enabled": False}),
+            "consolidated": settings.consolidated.model_copy(update={"enabled": False}),
+        }
+    )
+    ours_bare = 1e6 / core_only(bare, records, profile=False)
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+        json.dump([json.dumps(fr, separators=(",", ":")) for fr in frames], f)
+        f.flush()
+        script = Path(__file__).with_name("cryptofeed_baseline.py")
+        out = subprocess.run(
+            [str(cryptofeed_python()), str(script), f.name],
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+    cf = json.loads(out.strip().splitlines()[-1])
+    print(
+        f"aggTrade, {n} messages, CPU us per message: coinstream core {ours:.1f} (dedup, "
+        f"candles, outputs for prices and trades-by-asset) / {ours_bare:.1f} (parse, check, "
+        f"write) | cryptofeed 2.4.1 parse {cf['parse']:.1f}, parse + JSON "
+        f"{cf['parse_serialize']:.1f} | ratio core / cryptofeed+JSON "
+        f"{ours / cf['parse_serialize']:.2f}, parse-and-write / cryptofeed+JSON "
+        f"{ours_bare / cf['parse_serialize']:.2f}, core / cryptofeed parse {ours / cf['parse']:.2f}"
+    )
+
+
 async def main(args: argparse.Namespace) -> None:
     with ExitStack() as stack:
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -257,6 +322,8 @@ async def main(args: argparse.Namespace) -> None:
         for label, st in (("core", settings), ("core, no dedup/candles/consolidation", bare)):
             rate = core_only(st, records, args.profile and st is settings)
             print(f"{label:38s} {rate:>9,.0f} records per CPU-second ({1e6 / rate:.1f} us)")
+        if args.cryptofeed:
+            compare_cryptofeed(settings, args.cryptofeed_messages)
 
         src = topics.raw("binance")
         dst = f"{prefix}.passthrough"
@@ -298,4 +365,11 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--faust-records", type=int, default=10_000)
     parser.add_argument("--profile", action="store_true", help="cProfile the core-only pass")
+    parser.add_argument(
+        "--cryptofeed",
+        action="store_true",
+        help=f"also time {CRYPTOFEED} on the same aggTrade messages (installed into its own "
+        "virtual environment under ~/.cache/coinstream-bench the first time)",
+    )
+    parser.add_argument("--cryptofeed-messages", type=int, default=50_000)
     asyncio.run(main(parser.parse_args()))

@@ -31,6 +31,10 @@ SERVICES: dict[str, str] = {
 }
 """Service directory -> environment prefix (the brief's contract)."""
 
+DEPLOYMENTS: dict[str, str] = {**{s: s for s in SERVICES}, "consolidator": "normalizer"}
+"""Deployment (and compose service) name -> the service directory whose image it runs: the
+normalizer runs twice, in its normalize and consolidate roles."""
+
 
 def load_json(path: Path) -> Any:
     return json.loads(path.read_text())

@@ -17,6 +17,7 @@ from referencing import Registry, Resource
 
 from .deploy_helpers import (
     DEPLOY,
+    DEPLOYMENTS,
     ROOT,
     SCHEMAS,
     SERVICES,
@@ -120,7 +121,7 @@ def test_rendered_kustomization_is_valid() -> None:
 
 def test_one_deployment_and_metrics_service_per_service() -> None:
     deployments, services = of_kind("Deployment"), of_kind("Service")
-    assert set(deployments) == set(services) == set(SERVICES)
+    assert set(deployments) == set(services) == set(DEPLOYMENTS)
     for name, svc in services.items():
         pod_labels = deployments[name]["spec"]["template"]["metadata"]["labels"]
         assert svc["spec"]["selector"].items() <= pod_labels.items()
@@ -143,7 +144,7 @@ def config_env(name: str) -> dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize("name", sorted(SERVICES))
+@pytest.mark.parametrize("name", sorted(DEPLOYMENTS))
 def test_probes_hit_the_health_endpoints(name: str) -> None:
     c = container(name)
     port_names = {p["name"]: p["containerPort"] for p in c["ports"]}
@@ -155,14 +156,14 @@ def test_probes_hit_the_health_endpoints(name: str) -> None:
     assert annotations["prometheus.io/port"] == "8080"
 
 
-@pytest.mark.parametrize("name", sorted(SERVICES))
+@pytest.mark.parametrize("name", sorted(DEPLOYMENTS))
 def test_resources_and_security(name: str) -> None:
     c = container(name)
     for section in ("requests", "limits"):
         assert set(c["resources"][section]) == {"cpu", "memory"}, section
     pod = of_kind("Deployment")[name]["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
-    dockerfile = (ROOT / "services" / name / "Dockerfile").read_text()
+    dockerfile = (ROOT / "services" / DEPLOYMENTS[name] / "Dockerfile").read_text()
     assert f"USER {pod['securityContext']['runAsUser']}:" in dockerfile
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
     assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
@@ -172,21 +173,21 @@ def test_resources_and_security(name: str) -> None:
     assert pod["automountServiceAccountToken"] is False
 
 
-@pytest.mark.parametrize("name", sorted(SERVICES))
+@pytest.mark.parametrize("name", sorted(DEPLOYMENTS))
 def test_termination_grace_fits_the_shutdown_deadline(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings: Any = build_settings(name, config_env(name), monkeypatch)
+    settings: Any = build_settings(DEPLOYMENTS[name], config_env(name), monkeypatch)
     grace = of_kind("Deployment")[name]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert grace >= settings.shutdown_timeout_s + 5
 
 
-@pytest.mark.parametrize("name", sorted(SERVICES))
+@pytest.mark.parametrize("name", sorted(DEPLOYMENTS))
 def test_services_accept_their_configmaps(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every variable the ConfigMaps set is a real setting, and the values parse."""
     env = config_env(name)
-    assert unknown_variables(name, env) == []
-    settings: Any = build_settings(name, env, monkeypatch)
+    assert unknown_variables(DEPLOYMENTS[name], env) == []
+    settings: Any = build_settings(DEPLOYMENTS[name], env, monkeypatch)
     assert settings.kafka.enable_idempotence is True
     assert settings.kafka.session_timeout_ms >= 6000
     assert settings.http.port == 8080

@@ -56,7 +56,14 @@ async def test_demo_uses_given_servers_and_delivers_an_alert(
     assert not (tmp_path / "pgdata").exists()
     final = text.split("Final summary:")[-1]
     assert "slack=" in final, text[-3000:]
-    for name in ("ingest-ws", "ingest-rest", "normalizer", "sink-postgres", "alerts"):
+    for name in (
+        "ingest-ws",
+        "ingest-rest",
+        "normalizer",
+        "consolidator",
+        "sink-postgres",
+        "alerts",
+    ):
         assert f"  {name}: exit code 0" in text
     # the streaming aggregators: records on their raw topics, shown in the summary
     assert "raw.coingecko-ws=" in final and "raw.coinmarketcap-ws=" in final, final

@@ -94,12 +94,15 @@ async def test_a_venue_installed_from_outside_gets_candles_and_consolidated_pric
                     "NORMALIZER_SOURCES": json.dumps(["examplex"]),
                     "NORMALIZER_CANDLES__INTERVAL_S": "2",
                     "NORMALIZER_CANDLES__GRACE_S": "0.5",
+                },
+                "consolidator": {
                     "NORMALIZER_CONSOLIDATED__INTERVAL_S": "1",
                     "NORMALIZER_CONSOLIDATED__WINDOW_S": "2",
+                    "NORMALIZER_CONSOLIDATED__GRACE_S": "0.5",
                 },
             },
         )
-        procs = [ServiceProcess(name, cfg) for name in ("ingest-ws", "normalizer")]
+        procs = [ServiceProcess(name, cfg) for name in ("ingest-ws", "normalizer", "consolidator")]
         for p in procs:
             p.start()
         try:

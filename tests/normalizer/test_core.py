@@ -27,7 +27,12 @@ def test_duplicate_trade_is_dropped_within_window() -> None:
     n = core()
     out1, _ = n.process(TOPIC, 0, 0, b"binance:BTC-USDT", trade(1, T0))
     out2, _ = n.process(TOPIC, 0, 1, b"binance:BTC-USDT", trade(1, T0))
-    assert [o.topic for o in out1] == ["p.prices.v1", "p.metadata.v1"] and out2 == []
+    assert [o.topic for o in out1] == [
+        "p.prices.v1",
+        "p.metadata.v1",
+        "p.normalizer.trades-by-asset.v1",
+    ]
+    assert out2 == []
     assert n.stats["misc"]["duplicates"] == 1
 
 
@@ -57,20 +62,27 @@ def test_each_venue_instrument_is_announced_once_as_an_entity() -> None:
     assert [o.topic for o in again if o.topic == "p.metadata.v1"] == []
 
 
-def test_trades_produce_candles_and_consolidated_prices_on_their_topics() -> None:
+def test_trades_produce_candles_and_go_to_consolidation_keyed_by_asset() -> None:
+    """Trades become prices and candles here; the same trade bytes go to the internal
+    trades-by-asset topic, keyed by asset, for the consolidate role."""
     n = core()
-    topics = []
+    outs = []
     for i, t in enumerate([0, 30_000, 61_000]):
         out, _ = n.process(TOPIC, 0, i, b"binance:BTC-USDT", trade(i, T0 + t))
-        topics += [o.topic for o in out]
+        outs += out
+    topics = [o.topic for o in outs]
     assert topics.count("p.candles.v1") == 1
-    assert topics.count("p.prices.v1") >= 4  # 3 trades + consolidated prices
-    kinds = [
-        json.loads(o.value)["kind"]
-        for o in n.process(TOPIC, 0, 9, None, trade(9, T0 + 75_000))[0]
-        if o.topic == "p.prices.v1"
-    ]
-    assert "trade" in kinds
+    assert topics.count("p.prices.v1") == 3  # the trades; consolidation is another stage
+    by_asset = [o for o in outs if o.topic == "p.normalizer.trades-by-asset.v1"]
+    prices = [o for o in outs if o.topic == "p.prices.v1"]
+    assert [o.key for o in by_asset] == [b"bitcoin"] * 3
+    assert [o.value for o in by_asset] == [o.value for o in prices]
+
+
+def test_consolidation_off_publishes_no_trades_by_asset() -> None:
+    n = core(consolidated={"enabled": False})
+    out, _ = n.process(TOPIC, 0, 0, b"binance:BTC-USDT", trade(1, T0))
+    assert "p.normalizer.trades-by-asset.v1" not in [o.topic for o in out]
 
 
 def test_bad_records_become_dead_letters_with_origin() -> None:

@@ -5,19 +5,17 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
 from types import ModuleType
 
 import pytest
 
 from coinstream.normalizer.errors import ParseError
-from coinstream.normalizer.fastprice import epoch_ms, utc_text
 from coinstream.normalizer.identity import Registry
 from coinstream.normalizer.parsers import binance, coinbase, kraken
-from coinstream.normalizer.parsers.common import _decode_envelope_slow, decode_envelope
 from coinstream.normalizer.values import from_epoch
+from coinstream.schemas.fastprice import epoch_ms, utc_text
 
-from .normalizer_helpers import env, raw
+from .normalizer_helpers import env
 
 NUMBERS = ["100.5", "0.00000001", "1E-5", "0", "00.5", "-0.0", "1_000.5", " 7.25 ", "7.6e20",
            "12345678901234567890.123456789", "NaN", "Infinity", "", "abc", 5, 0.25]  # fmt: skip
@@ -30,13 +28,15 @@ def _frames(n: int, seed: int) -> list[tuple[str, object]]:
         t_ms = 1_704_067_200_000 + rnd.randint(0, 10**9)
         num = rnd.choice(NUMBERS) if rnd.random() < 0.4 else f"{rnd.random() * 1000:.8f}"
         sym = rnd.choice(["BTCUSDT", "ETHUSDT", "PEPEUSDT", "XYZ"])
-        if rnd.random() < 0.6:
+        roll = rnd.random()
+        if roll < 0.6:
+            kind, id_field = ("trade", "t") if roll < 0.4 else ("aggTrade", "a")
             d: dict[str, object] = {
-                "e": "trade", "E": t_ms, "s": sym, "t": rnd.choice([i, str(i), -i, 2**64 + i]),
+                "e": kind, "E": t_ms, "s": sym, id_field: rnd.choice([i, str(i), -i, 2**64 + i]),
                 "p": num, "q": rnd.choice(["0.5", num]), "m": rnd.choice([True, False, None, 1]),
                 "T": rnd.choice([t_ms, t_ms * 1000, t_ms // 1000, str(t_ms), t_ms + 0.5]),
             }  # fmt: skip
-            stream = f"{sym.lower()}@trade"
+            stream = f"{sym.lower()}@{kind}"
         else:
             d = {"u": rnd.choice([i, str(i)]), "s": sym, "b": num, "B": "1.5", "a": "2", "A": num}
             stream = f"{sym.lower()}@bookTicker"
@@ -84,39 +84,6 @@ def test_epoch_ms_equals_from_epoch_and_utc_text(ms: int) -> None:
     when, text = epoch_ms(ms)
     assert when == from_epoch(ms, "ms")
     assert text == utc_text(when)
-
-
-@pytest.mark.parametrize(
-    "received",
-    [
-        datetime(2024, 4, 7, 16, 50, 0, 123456, tzinfo=UTC),
-        datetime(2024, 4, 7, 16, 50, tzinfo=UTC),
-        datetime(2024, 4, 7, 18, 50, 0, 5, tzinfo=timezone(timedelta(hours=2))),
-    ],
-)
-def test_envelope_fast_decode_equals_the_general_decode(received: datetime) -> None:
-    value = raw("binance", "btcusdt@trade", "{}", received_at=received)
-    fast, slow = decode_envelope(value), _decode_envelope_slow(value)
-    assert fast == slow
-    assert fast.received_text == utc_text(received)
-
-
-@pytest.mark.parametrize(
-    "stamp", ['"2024-04-07T16:50:00.123+02:00"', '"2024-04-07T16:50:00,123456Z"', "1712508600"]
-)
-def test_envelope_times_in_other_forms_take_the_general_path(stamp: str) -> None:
-    value = (
-        b'{"source":"binance","channel":"c","payload":"{}","received_at":' + stamp.encode() + b"}"
-    )
-    try:
-        expected: object = _decode_envelope_slow(value)
-    except ParseError as exc:
-        expected = exc.reason
-    try:
-        got: object = decode_envelope(value)
-    except ParseError as exc:
-        got = exc.reason
-    assert got == expected
 
 
 def _coinbase_trades(n: int, seed: int) -> list[object]:

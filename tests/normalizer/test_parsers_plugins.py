@@ -19,7 +19,7 @@ from coinstream.schemas import PriceEvent, decode_event
 from .normalizer_helpers import raw
 
 PLUGIN = """
-from coinstream.normalizer.fastprice import event_id
+from coinstream.schemas.fastprice import event_id
 from coinstream.normalizer.parsers.common import price
 from coinstream.normalizer.values import loads, to_decimal
 

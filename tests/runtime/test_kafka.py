@@ -130,3 +130,14 @@ async def test_a_topic_the_broker_refuses_raises_naming_it(
     with pytest.raises(TopicCreationError, match=name) as caught:
         await ensure_topics(wide, [TopicSpec(name, partitions=1, key="k")])
     assert "InvalidReplicationFactorError" in str(caught.value)
+
+
+async def test_consumers_take_the_fetch_wait_from_the_settings() -> None:
+    """``KAFKA_FETCH_MAX_WAIT_MS`` reaches the consumer (the local stack sets it short)."""
+    settings = KafkaSettings(bootstrap_servers="127.0.0.1:9", fetch_max_wait_ms=10)
+    consumer = KafkaConsumer(settings, ["t"], "g")
+    try:
+        assert consumer.raw._fetch_max_wait_ms == 10
+    finally:
+        await consumer.raw.stop()  # never started: releases what the constructor made
+    assert KafkaSettings.model_fields["fetch_max_wait_ms"].default == 500  # as aiokafka

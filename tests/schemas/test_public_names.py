@@ -45,6 +45,8 @@ PUBLIC = [
     "deterministic_id",
     "export_jsonschema",
     "fastcodec",
+    "fastenvelope",
+    "fastprice",
     "json_schemas",
     "limits",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
@@ -198,3 +199,72 @@ async def test_partition_handover_flushes_and_commits_before_giving_up(
             assert sum(offsets.values()) == 4000
     consumed = metric("sink_postgres_records_consumed_total", topic=topics.prices) - consumed_before
     assert consumed == 4000  # nothing replayed after the handover
+
+
+def batches_written() -> float:
+    return metric("sink_postgres_batch_records_count")
+
+
+async def test_a_batch_goes_as_soon_as_the_writer_is_idle_not_after_the_max_wait(
+    kafka_settings: KafkaSettings, topics: Topics, database_url: str
+) -> None:
+    """At a low rate, records are written once the consumer has caught up and the database is
+    free, not ``BATCH_MAX_WAIT_MS`` later (here 60 s)."""
+    settings = make_settings(kafka_settings, database_url, batch_max_wait_ms=60_000)
+    async with running_sink(settings):
+        await produce(kafka_settings, topics.prices, [events.trade(0)])
+        assert await eventually(lambda: count(database_url), lambda n: n >= 1, 20) == 1
+        await produce(kafka_settings, topics.prices, [events.trade(i) for i in range(1, 11)])
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        assert await eventually(lambda: count(database_url), lambda n: n >= 11, 10) == 11
+        assert loop.time() - started < 10
+        offsets = await eventually(
+            lambda: committed(kafka_settings, settings.group_id, topics.prices),
+            lambda c: sum(c.values()) == 11,
+            10,
+        )
+        assert sum(offsets.values()) == 11
+
+
+async def test_while_the_writer_is_busy_records_gather_into_one_batch(
+    kafka_settings: KafkaSettings, topics: Topics, database_url: str
+) -> None:
+    """Flushing when idle keeps throughput: records consumed while a transaction waits (here
+    on a table lock) go to the database together in the next batch, not one batch per poll."""
+    settings = make_settings(
+        kafka_settings, database_url, batch_max_wait_ms=60_000, batch_max_rows=5000
+    )
+    async with running_sink(settings):
+        await produce(kafka_settings, topics.prices, [events.trade(0)])
+        assert await eventually(lambda: count(database_url), lambda n: n >= 1, 20) == 1
+        consumed0 = metric("sink_postgres_records_consumed_total", topic=topics.prices)
+        batches0 = batches_written()
+        blocker = await asyncpg.connect(database_url)
+        try:
+            lock = blocker.transaction()
+            await lock.start()
+            await blocker.execute("LOCK TABLE prices IN SHARE MODE")  # blocks the upsert
+            await produce(kafka_settings, topics.prices, [events.trade(1)])
+            await eventually(
+                lambda: asyncio.sleep(
+                    0, metric("sink_postgres_records_consumed_total", topic=topics.prices)
+                ),
+                lambda v: v >= consumed0 + 1,
+                20,
+            )
+            await produce(kafka_settings, topics.prices, [events.trade(i) for i in range(2, 3002)])
+            consumed = await eventually(
+                lambda: asyncio.sleep(
+                    0, metric("sink_postgres_records_consumed_total", topic=topics.prices)
+                ),
+                lambda v: v >= consumed0 + 3001,
+                30,
+            )
+            assert consumed == consumed0 + 3001
+            assert batches_written() == batches0  # the first one still waits for the lock
+            await lock.rollback()
+        finally:
+            await blocker.close()
+        assert await eventually(lambda: count(database_url), lambda n: n >= 3002, 30) == 3002
+        assert batches_written() - batches0 == 2

@@ -40,6 +40,9 @@ create dlq.v1 --config "retention.ms=$((14 * DAY_MS))"
 # internal: where each ingest-ws stream left off (one record per stream), to find gaps after
 # a restart
 create ingest-ws.checkpoints.v1 --config cleanup.policy=compact
+# internal: venue trades keyed by asset, from the normalize role to the consolidate role
+# (a consolidation window re-read after a restart is minutes; a day is plenty)
+create normalizer.trades-by-asset.v1 --config "retention.ms=$DAY_MS"
 
 echo "topics now on the cluster:"
 "$TOPICS_CMD" --bootstrap-server "$BOOTSTRAP" --list

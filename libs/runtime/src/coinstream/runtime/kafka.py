@@ -171,6 +171,7 @@ class KafkaConsumer(_Lifecycle):
             "session_timeout_ms": settings.session_timeout_ms,
             "heartbeat_interval_ms": settings.heartbeat_interval_ms,
             "max_poll_interval_ms": settings.max_poll_interval_ms,
+            "fetch_max_wait_ms": settings.fetch_max_wait_ms,
             "isolation_level": "read_committed",
         }
         options.update(overrides)

@@ -36,6 +36,13 @@ class KafkaSettings(BaseSettings):
     session_timeout_ms: int = Field(10_000, gt=0, description="Apache Kafka needs >= 6000")
     heartbeat_interval_ms: int = Field(3_000, gt=0)
     max_poll_interval_ms: int = Field(300_000, gt=0)
+    fetch_max_wait_ms: int = Field(
+        500,
+        gt=0,
+        description="Longest a fetch waits at the broker for new records. Apache Kafka answers "
+        "as soon as records arrive, so the default costs no latency there; the local Tansu "
+        "broker always waits this long when a consumer has caught up, so the devstack sets 50",
+    )
     topic_partitions: int = Field(3, gt=0, description="Partitions for topics we create")
     replication_factor: int = Field(1, gt=0)
     create_topics: bool = True

@@ -7,7 +7,7 @@ Subscribers install this package to read Coinstream topics::
     event = decode_event(record.value)
 """
 
-from coinstream.schemas import fastcodec, limits
+from coinstream.schemas import fastcodec, fastenvelope, fastprice, limits
 from coinstream.schemas.codec import decode_envelope, decode_event, describe_error
 from coinstream.schemas.dead_letters import DeadLetter
 from coinstream.schemas.envelope import RawEnvelope, RequestMeta
@@ -83,6 +83,8 @@ __all__ = [
     "deterministic_id",
     "export_jsonschema",
     "fastcodec",
+    "fastenvelope",
+    "fastprice",
     "json_schemas",
     "limits",
     "merge_metadata",

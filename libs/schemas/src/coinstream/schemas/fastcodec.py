@@ -49,7 +49,7 @@ from coinstream.schemas.types import (
     UtcDatetime,
 )
 
-__all__ = ["PriceRecord", "PriceWire", "price_fields", "read_price"]
+__all__ = ["PriceRecord", "PriceWire", "decimal_fields", "price_fields", "read_price"]
 
 
 class PriceWire(Protocol):
@@ -130,6 +130,15 @@ _DECIMAL_RULES: list[tuple[Any, str]] = [
 ]
 
 
+def _unwrap(hint: Any) -> Any:
+    """``X | None`` -> ``X``."""
+    if typing.get_origin(hint) in (typing.Union, UnionType):
+        args = [a for a in typing.get_args(hint) if a is not NoneType]
+        if len(args) == 1:
+            return args[0]
+    return hint
+
+
 def _rule(table: list[Any], hint: Any) -> Any:
     for row in table:
         if hint == row[0]:
@@ -207,6 +216,11 @@ def price_fields() -> list[str]:
     return list(_FIELDS)
 
 
+def decimal_fields() -> frozenset[str]:
+    """``PriceEvent``'s decimal fields (from the model's types)."""
+    return _DECIMAL_NAMES
+
+
 _HINTS = typing.get_type_hints(PriceEvent, include_extras=True)
 _FIELDS = {
     name: _describe_field(name, _HINTS[name], info)
@@ -224,6 +238,11 @@ _Wire = msgspec.defstruct(
     gc=False,
 )
 _decode: Callable[[bytes | str], PriceWire] = msgspec.json.Decoder(_Wire).decode  # type: ignore[assignment]
+_DECIMAL_NAMES = frozenset(
+    name
+    for name, hint in _HINTS.items()
+    if name in _FIELDS and _rule(_DECIMAL_RULES, _unwrap(hint))
+)
 _CACHED = tuple(f.name for f in _FIELDS.values() if f.check and f.name not in _PER_EVENT)
 _CHECKS = tuple(_FIELDS[n].check for n in _CACHED)
 _get_cached = attrgetter(*_CACHED, *_CACHED)  # twice: a tuple even for one field

@@ -94,6 +94,13 @@ class Topics:
         and symbol), read at start-up so a restart detects the trades it missed."""
         return f"{self.prefix}.ingest-ws.checkpoints.v1"
 
+    @property
+    def trades_by_asset(self) -> str:
+        """Internal repartition topic: venue spot trades (canonical ``PriceEvent`` JSON) keyed
+        by asset, so the consolidation stage scales by partitions with every venue of an
+        asset in one partition."""
+        return f"{self.prefix}.normalizer.trades-by-asset.v1"
+
     def internal_specs(self, partitions: int = 3) -> list[TopicSpec]:
         """Topics the services keep for themselves (not part of the subscriber contract)."""
         return [
@@ -102,7 +109,13 @@ class Topics:
                 partitions,
                 "venue:stream key, e.g. binance:trade:BTC-USDT",
                 {"cleanup.policy": "compact"},
-            )
+            ),
+            TopicSpec(
+                self.trades_by_asset,
+                partitions,
+                "asset id (or base code), e.g. bitcoin",
+                {"retention.ms": str(24 * 3600 * 1000)},
+            ),
         ]
 
     def all_raw(self, sources: tuple[str, ...] = RAW_SOURCES) -> list[str]:

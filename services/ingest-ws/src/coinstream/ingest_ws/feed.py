@@ -26,7 +26,6 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from coinstream.ingest_ws import metrics
 from coinstream.ingest_ws.backfill import Backfiller
 from coinstream.ingest_ws.checkpoints import CheckpointBook, Marks, Position
-from coinstream.ingest_ws.envelope import ENVELOPE_FORMAT, Clock, EnvelopeIds, EnvelopeParts, encode
 from coinstream.ingest_ws.errors import VenueRefused
 from coinstream.ingest_ws.frames import (
     CONNECTION_SCOPE,
@@ -56,6 +55,13 @@ from coinstream.ingest_ws.watchdog import Thresholds, Watchdog
 from coinstream.ingest_ws.wsconn import ChunkConnection
 from coinstream.runtime import utc_now
 from coinstream.schemas import FeedStatusEvent, deterministic_id
+from coinstream.schemas.fastenvelope import (
+    ENVELOPE_FORMAT,
+    Clock,
+    EnvelopeIds,
+    EnvelopeParts,
+    encode,
+)
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,10 @@ emitted as a ``PriceEvent`` of kind ``consolidated`` (``source=coinstream``):
 
 Like the candle watermark, a trade advances its asset's interval clock at most ``lead``
 seconds past its own receipt time, so one record dated in the future cannot close intervals
-early.
+early. An interval is computed once the clock is ``grace`` past its end, so venues whose
+trades reach this stage a little later (other partitions of the raw topics, other normalizer
+replicas) still count; the event's ``received_at`` is the latest receipt among the trades it
+covers, so the same trades always give the same event.
 """
 
 from __future__ import annotations
@@ -25,10 +28,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from statistics import median
 
-from coinstream.normalizer.fastprice import FastPrice
 from coinstream.normalizer.parsers.common import price as price_event
 from coinstream.normalizer.values import EPOCH, fit_decimal
 from coinstream.schemas import deterministic_id
+from coinstream.schemas.fastprice import FastPrice
 
 log = logging.getLogger(__name__)
 TP = tuple[str, int]
@@ -42,6 +45,7 @@ class _Bucket:
     notional: Decimal
     volume: Decimal
     first_offset: int
+    received_at: datetime  # the latest receipt among its trades
 
 
 @dataclass(slots=True)
@@ -73,11 +77,13 @@ class Consolidator:
         outlier_pct: Decimal = Decimal(5),
         quote_aliases: dict[str, str] | None = None,
         lead_s: float = 2.0,
+        grace_s: float = 0.0,
     ) -> None:
         if window_s < interval_s or (window_s / interval_s) % 1:
             raise ValueError("consolidated window_s must be a whole multiple of interval_s")
         self.interval = timedelta(seconds=interval_s)
         self.lead = timedelta(seconds=lead_s)
+        self.grace = timedelta(seconds=grace_s)
         self.window = timedelta(seconds=window_s)
         self.stale_after = timedelta(seconds=stale_after_s)
         self.outlier = Decimal(outlier_pct) / 100
@@ -130,11 +136,11 @@ class Consolidator:
         if group.next_boundary == EPOCH:
             group.next_boundary = self._ceil(clock)
             group.current_start = group.next_boundary - self.interval
-        elif clock >= group.next_boundary:
-            event = self._compute(group, group.next_boundary, received_at)
+        elif clock >= group.next_boundary + self.grace:
+            event = self._compute(group, group.next_boundary)
             if event is not None:
                 out.append(event)
-            group.next_boundary = self._ceil(clock)
+            group.next_boundary = self._ceil(clock - self.grace)
             group.current_start = group.next_boundary - self.interval
             self._prune(group, group.current_start - self.window)
         if inst is None:
@@ -148,10 +154,11 @@ class Consolidator:
             notional = price * size
         bucket = inst.buckets.get(end)
         if bucket is None:
-            inst.buckets[end] = _Bucket(notional, size, offset)
+            inst.buckets[end] = _Bucket(notional, size, offset, received_at)
         else:
             bucket.notional += notional
             bucket.volume += size
+            bucket.received_at = max(bucket.received_at, received_at)
         inst.last_time = max(inst.last_time, time)
         return out
 
@@ -161,10 +168,9 @@ class Consolidator:
             for end in [e for e in inst.buckets if e <= before]:
                 del inst.buckets[end]
 
-    def _compute(
-        self, group: _Group, boundary: datetime, received_at: datetime
-    ) -> FastPrice | None:
+    def _compute(self, group: _Group, boundary: datetime) -> FastPrice | None:
         start = boundary - self.window
+        received_at = EPOCH  # the latest receipt of a trade in the window: a function of them
         vwaps: dict[str, tuple[Decimal, Decimal, Decimal]] = {}  # name -> (vwap, notional, vol)
         for name, inst in group.instruments.items():
             if inst.last_time < boundary - self.stale_after:
@@ -175,6 +181,7 @@ class Consolidator:
                 if start < end <= boundary:
                     notional += b.notional
                     volume += b.volume
+                    received_at = max(received_at, b.received_at)
             if volume > 0:
                 vwaps[name] = (notional / volume, notional, volume)
         if not vwaps:

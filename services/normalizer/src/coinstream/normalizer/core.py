@@ -2,10 +2,11 @@
 
 ``Normalizer.process()`` is synchronous and does no I/O: it decodes the envelope, runs the
 source parser, checks every event against the contract (``coinstream.schemas.limits``), drops
-duplicates, feeds trades to the candle book and the consolidator, and returns the records to
-produce and, for anything it could not turn into valid events, a dead letter with the reason.
-``floor(tp)`` names the oldest record that still feeds open state (open candles and
-consolidation windows): a restart re-reads from there to rebuild that state, and the engine
+duplicates, feeds venue trades to the candle book and (as their canonical JSON, keyed by
+asset) to the internal trades-by-asset topic that the consolidate role reads
+(``consolidate.py``), and returns the records to produce and, for anything it could not turn
+into valid events, a dead letter with the reason. ``floor(tp)`` names the oldest record that
+still feeds an open candle: a restart re-reads from there to rebuild it, and the engine
 suppresses what those re-read records had already produced. The dedup window holds nothing
 back: downstream absorbs duplicates by event id.
 """
@@ -17,16 +18,14 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from pydantic import ValidationError
 
 from coinstream.normalizer import instruments
 from coinstream.normalizer.candles import CandleBook
-from coinstream.normalizer.consolidated import Consolidator
 from coinstream.normalizer.dedup import DedupWindow
 from coinstream.normalizer.errors import ParseError
-from coinstream.normalizer.fastprice import FastPrice
 from coinstream.normalizer.identity import Registry
 from coinstream.normalizer.parsers import (
     Parser,
@@ -38,6 +37,7 @@ from coinstream.normalizer.parsers import (
 from coinstream.normalizer.parsers.common import AnyEvent
 from coinstream.normalizer.settings import NormalizerSettings
 from coinstream.schemas import Topics, describe_error, limits
+from coinstream.schemas.fastprice import FastPrice
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,22 @@ class DeadLetterOut:
     origin_offset: int
 
 
+class Stage(Protocol):
+    """What an engine runs: the normalize role's ``Normalizer`` or the consolidate role's
+    ``ConsolidationCore``."""
+
+    stats: dict[str, dict[str, int]]
+    totals: dict[str, int]
+
+    def process(
+        self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None
+    ) -> tuple[list[Output], DeadLetterOut | None]: ...
+
+    def floor(self, tp: TP) -> int | None: ...
+
+    def reset(self) -> None: ...
+
+
 class Normalizer:
     """Pure processing state. One instance per engine; not thread-safe."""
 
@@ -83,14 +99,11 @@ class Normalizer:
         self.candles = (
             CandleBook(c.interval_s, c.grace_s, lead, c.revise_within_s) if c.enabled else None
         )
-        k = settings.consolidated
-        self.consolidator = (
-            Consolidator(
-                k.interval_s, k.window_s, k.stale_after_s, k.outlier_pct, k.quote_aliases, lead
-            )
-            if k.enabled
-            else None
-        )
+        # Venue spot trades go to the internal trades-by-asset topic, keyed by asset: the
+        # consolidate role builds the cross-venue price from there (consolidate.py).
+        self._by_asset = topics.trades_by_asset if settings.consolidated.enabled else None
+        self.batch_topic = self._by_asset
+        """Outputs the engine may send grouped per key, as JSON arrays (``consolidate.py``)."""
         self.max_future_skew = timedelta(seconds=settings.max_future_skew_s)
 
         self._topic_of = {
@@ -109,14 +122,14 @@ class Normalizer:
         self._prices = topics.prices
         self._candles_from_agg = settings.candles.from_agg_trades
         self._hints: dict[bytes, str] = {}
+        self._source_of: dict[str, str | None] = {}
+        self._receipt_limit = datetime.min.replace(tzinfo=UTC)
 
     def reset(self) -> None:
         """Forget all state (after a rebalance the engine re-reads from committed offsets)."""
         self.dedup.reset()
         if self.candles:
             self.candles.reset()
-        if self.consolidator:
-            self.consolidator.reset()
 
     def process(
         self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None
@@ -157,13 +170,20 @@ class Normalizer:
         out.append(self._output(event))
 
     def _check_envelope(self, topic: str, source: str, received_at: datetime) -> None:
-        named = self.topics.source_of_raw(topic)
+        named = self._source_of.get(topic, "")
+        if named == "":
+            named = self._source_of[topic] = self.topics.source_of_raw(topic)
         if named is not None and named != source:
             raise ParseError(
                 f"envelope source {source!r} does not match its topic {topic!r}: "
                 f"records on it must come from {named!r}"
             )
-        if received_at - datetime.now(UTC) > self.max_future_skew:
+        # Receipt times up to (clock + skew) as last read are fine: the clock only moves on,
+        # so it is read again only for a receipt time beyond that.
+        if received_at <= self._receipt_limit:
+            return
+        self._receipt_limit = datetime.now(UTC) + self.max_future_skew
+        if received_at > self._receipt_limit:
             raise ParseError(
                 f"envelope received_at {received_at.isoformat()} is in the future "
                 f"(more than {self.max_future_skew.total_seconds():g} s ahead of this clock)"
@@ -204,11 +224,12 @@ class Normalizer:
         problems: list[str] = []
         for event in events:
             if type(event) is FastPrice:
-                try:
-                    event.check()
-                except ValueError as exc:
-                    problems.append(str(exc))
-                    continue
+                if not event.checked:
+                    try:
+                        event.check()
+                    except ValueError as exc:
+                        problems.append(str(exc))
+                        continue
             else:  # models validated themselves; only the time bound is configurable
                 try:
                     limits.check_event_time(
@@ -225,11 +246,12 @@ class Normalizer:
                 continue
             if type(event) is FastPrice:
                 stats["events"]["price"] += 1
-                out.append(_new(Output, (self._prices, event.key, event.to_json())))
+                wire = event.to_json()
+                out.append(_new(Output, (self._prices, event.key, wire)))
                 if new_instruments and event.native_symbol is not None:
                     self._announce(event.source, event.native_symbol, out)
                 if venue_trades and event.kind == "trade":
-                    self._feed_trade(event, tp, offset, out)
+                    self._feed_trade(event, wire, tp, offset, out)
             else:
                 out.append(self._output(event))
         if problems and len(problems) < len(events):
@@ -241,7 +263,9 @@ class Normalizer:
         self.stats["events"][kind] += 1
         return Output(self._topic_of[kind], event.key, event.to_json())  # type: ignore[union-attr]
 
-    def _feed_trade(self, event: FastPrice, tp: TP, offset: int, out: list[Output]) -> None:
+    def _feed_trade(
+        self, event: FastPrice, wire: bytes, tp: TP, offset: int, out: list[Output]
+    ) -> None:
         price, size, venue = event.price, event.size, event.source
         if price is None or size is None:
             return
@@ -249,14 +273,13 @@ class Normalizer:
             return
         trade_id = event.trade_id
         agg = trade_id is not None and trade_id.startswith("agg-")
-        notional = price * size
         candles = self.candles
         if candles and (not agg or self._candles_from_agg):
             before_late, before_amended = candles.too_late, candles.amended
             before_revised = candles.revised
             emitted = candles.add(
                 venue, event.symbol, event.event_time, price, size, event.received_at, tp,
-                offset, notional,
+                offset, price * size,
             )  # fmt: skip
             for candle in emitted:
                 out.append(self._output(candle))
@@ -270,23 +293,13 @@ class Normalizer:
                 )
             self.stats["misc"]["amended"] += candles.amended - before_amended
             self.stats["misc"]["revised"] += candles.revised - before_revised
-        consolidator = self.consolidator
-        if consolidator and not agg:
-            for consolidated in consolidator.add(
-                venue, event.symbol, event.base, event.quote, event.asset_id,
-                event.event_time, price, size, event.received_at, tp, offset, notional,
-            ):  # fmt: skip
-                out.append(self._output(consolidated))
+        if self._by_asset is not None and not agg:
+            key = event.asset_id or event.base
+            out.append(_new(Output, (self._by_asset, key.encode(), wire)))
 
     def floor(self, tp: TP) -> int | None:
         """Oldest offset of ``tp`` still feeding open state (None: nothing held)."""
-        floors: list[int | None] = []
-        if self.candles:
-            floors.append(self.candles.floor(tp))
-        if self.consolidator:
-            floors.append(self.consolidator.floor(tp))
-        held = [f for f in floors if f is not None]
-        return min(held) if held else None
+        return self.candles.floor(tp) if self.candles else None
 
     def commit_offset(self, tp: TP, next_offset: int) -> int:
         """The offset to commit for ``tp`` after processing everything before ``next_offset``."""

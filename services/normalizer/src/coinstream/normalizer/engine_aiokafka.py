@@ -37,7 +37,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import TopicPartition
 
 from coinstream.normalizer import metrics
-from coinstream.normalizer.core import DeadLetterOut, Normalizer
+from coinstream.normalizer.core import DeadLetterOut, Stage
 from coinstream.runtime import (
     BatchSender,
     DeadLetterPublisher,
@@ -92,22 +92,25 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 class AiokafkaEngine:
     def __init__(
         self,
-        core: Normalizer,
+        core: Stage,
         producer: KafkaProducer,
         topics: list[str],
         group_id: str,
         batch_max_records: int,
         poll_timeout_ms: int,
         state_group_suffix: str = ".state",
+        service: str = "normalizer",
     ) -> None:
         self.core = core
         self.producer = producer
         self.sender = BatchSender(producer)
-        self.dlq = DeadLetterPublisher(producer, service="normalizer")
+        self.dlq = DeadLetterPublisher(producer, service=service)
         self.topics = topics
         self.group_id = group_id
         self.state_group = f"{group_id}{state_group_suffix}"
         self.batch_max_records = batch_max_records
+        self.batch_topic: str | None = getattr(core, "batch_topic", None)
+        self.group_bytes = max(1024, producer.settings.max_record_bytes // 2)
         self.poll_timeout_ms = poll_timeout_ms
         self.generation = 0
         self.assigned = 0
@@ -287,9 +290,44 @@ class AiokafkaEngine:
             offsets[tp] = next_offset
             floor = self.core.floor(key)
             floors[tp] = next_offset if floor is None else min(floor, next_offset)
+        if self.batch_topic is not None:
+            outputs, origins = self._group(outputs, origins)
         return _Work(
             started, generation, count, outputs, origins, sources, letters, offsets, floors
         )
+
+    def _group(
+        self, outputs: list[tuple[str, bytes, bytes]], origins: list[int]
+    ) -> tuple[list[tuple[str, bytes, bytes]], list[int]]:
+        """The batch's records for ``core.batch_topic`` as JSON arrays, one per key (split to
+        stay under the record size limit): the internal trades-by-asset topic then carries a
+        few records per batch instead of one per trade. Readers count each element once, by
+        its event id, so a batch re-sent after a restart (grouped differently) changes
+        nothing."""
+        topic = self.batch_topic
+        assert topic is not None
+        kept: list[tuple[str, bytes, bytes]] = []
+        kept_origins: list[int] = []
+        groups: dict[bytes, tuple[list[bytes], list[int]]] = {}
+        for out, origin in zip(outputs, origins, strict=True):
+            if out[0] != topic:
+                kept.append(out)
+                kept_origins.append(origin)
+                continue
+            values, size = groups.setdefault(out[1], ([], [0, origin]))
+            if values and size[0] + len(out[2]) > self.group_bytes:
+                kept.append((topic, out[1], b"[" + b",".join(values) + b"]"))
+                kept_origins.append(size[1])
+                values.clear()
+                size[0] = 0
+            values.append(out[2])
+            size[0] += len(out[2]) + 1
+            size[1] = origin
+        for key, (values, size) in groups.items():
+            if values:
+                kept.append((topic, key, b"[" + b",".join(values) + b"]"))
+                kept_origins.append(size[1])
+        return kept, kept_origins
 
     async def _complete(self, consumer: KafkaConsumer, work: _Work, stop: asyncio.Event) -> bool:
         """Produce a transformed batch, await every ack, then commit. False if stopped first."""
@@ -305,7 +343,9 @@ class AiokafkaEngine:
         candles = getattr(self.core, "candles", None)
         if candles:
             metrics.OPEN_CANDLES.set(candles.open_candles())
-        metrics.UNMAPPED.set(len(self.core.registry.unmapped))
+        registry = getattr(self.core, "registry", None)
+        if registry is not None:
+            metrics.UNMAPPED.set(len(registry.unmapped))
         return True
 
     async def _commit(self, consumer: KafkaConsumer, work: _Work) -> None:

@@ -36,6 +36,12 @@ class ConsolidatedSettings(BaseModel):
     window_s: float = Field(60.0, gt=0, description="Trailing window of trades")
     stale_after_s: float = Field(30.0, gt=0, description="Exclude venues quiet for longer")
     outlier_pct: Decimal = Field(Decimal(5), gt=0, description="Exclude venues this far off")
+    grace_s: float = Field(
+        2.0,
+        ge=0,
+        description="Compute an interval once trades are this far past its end, so venues "
+        "arriving a little later through other partitions still count",
+    )
     quote_aliases: dict[str, str] = Field(
         default_factory=lambda: {"USDT": "USD", "USDC": "USD"},
         description="Quote codes consolidated together",
@@ -66,8 +72,17 @@ class NormalizerSettings(ServiceSettings):
     )
 
     service_name: str = "normalizer"
+    role: Literal["normalize", "consolidate"] = Field(
+        "normalize",
+        description="normalize: raw topics -> canonical events and candles (scales with the "
+        "raw topics' partitions); consolidate: the cross-venue consolidated price from the "
+        "internal trades-by-asset topic (scales with its partitions). Run both.",
+    )
     engine: Literal["aiokafka", "faust"] = "aiokafka"
-    group_id: str = "coinstream-normalizer"
+    group_id: str = Field(
+        "coinstream-normalizer",
+        description="Consumer group (the consolidate role defaults to coinstream-consolidator)",
+    )
     sources: tuple[str, ...] | None = Field(
         None, description="Raw topics to consume (default: every registered parser's source)"
     )
@@ -95,3 +110,17 @@ class NormalizerSettings(ServiceSettings):
     candles: CandleSettings = Field(default_factory=CandleSettings)
     consolidated: ConsolidatedSettings = Field(default_factory=ConsolidatedSettings)
     faust: FaustSettings = Field(default_factory=FaustSettings)
+
+    @model_validator(mode="after")
+    def _role_defaults(self) -> NormalizerSettings:
+        if self.role == "consolidate":
+            if "group_id" not in self.model_fields_set:
+                self.group_id = "coinstream-consolidator"
+            if "service_name" not in self.model_fields_set:
+                self.service_name = "consolidator"
+            if self.engine == "faust":
+                raise ValueError(
+                    "NORMALIZER_ENGINE=faust runs the normalize role only; the consolidate "
+                    "role uses the aiokafka engine"
+                )
+        return self

@@ -16,25 +16,12 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from coinstream.schemas.fastcodec import read_price
+from coinstream.schemas.fastcodec import decimal_fields, read_price
 from coinstream.sink_postgres.copytext import NULL, escape, timestamp
 from coinstream.sink_postgres.tables import PRICES, Row, Table
 
-DECIMAL_COLUMNS = frozenset(
-    (
-        "price",
-        "size",
-        "bid",
-        "bid_size",
-        "ask",
-        "ask_size",
-        "volume_24h",
-        "quote_volume_24h",
-        "market_cap",
-        "change_24h_pct",
-        "quote_size",
-    )
-)
+DECIMAL_COLUMNS = decimal_fields()
+"""Columns holding decimal text in a fast-path row (the model's decimal fields)."""
 # The canonical wire timestamp (what ``UtcDatetime`` serialises): reused as the COPY text as is.
 _canonical_ts = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\Z"

@@ -38,7 +38,15 @@ class SinkPostgresSettings(ServiceSettings):
         "alerts",
     )
     batch_max_rows: int = Field(5_000, gt=0, description="Flush a batch at this many records")
-    batch_max_wait_ms: int = Field(500, gt=0, description="Flush a non-empty batch after this")
+    batch_max_wait_ms: int = Field(
+        500, gt=0, description="Flush a non-empty batch after this, even if the writer is busy"
+    )
+    flush_when_idle: bool = Field(
+        True,
+        description="Hand the open batch to the writer as soon as the writer is idle and the "
+        "consumer has caught up (low latency at moderate rates; under load batches still fill "
+        "up to batch_max_rows while the writer works). False: only full or old batches go",
+    )
     max_pending_batches: int = Field(
         2, gt=0, description="Batches waiting for the database before consumption pauses"
     )

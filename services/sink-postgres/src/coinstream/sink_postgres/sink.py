@@ -50,6 +50,9 @@ DECODE_SLICE = 250
 PAUSED_POLL_MS = 10
 """Poll timeout while paused: an empty poll costs nothing (no fetch for paused partitions) and
 a short one resumes consumption as soon as the writer takes the next batch."""
+BUSY_POLL_MS = 5
+"""Poll timeout while a batch is open and the writer is busy (``flush_when_idle``): the open
+batch goes to the writer within about this long after the writer becomes free."""
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -74,6 +77,8 @@ class Sink:
         self._dlq = dead_letters
         self._consumer: KafkaConsumer | None = None
         self._queue: asyncio.Queue[tuple[Batch, list[TableBatch]] | None] = asyncio.Queue()
+        self._in_flight = 0  # batches handed to the writer and not yet written and committed
+        self._caught_up = False  # the last poll drained what the consumer had fetched
         self._batch = Batch()
         self._paused: set[TopicPartition] = set()
         self._paused_by_outage = False
@@ -124,12 +129,15 @@ class Sink:
                     raise RuntimeError("sink writer stopped unexpectedly")
                 self._apply_backpressure()
                 room = self._settings.batch_max_rows - self._batch.records
+                wanted = max(1, min(room, self._settings.poll_max_records))
                 polled = await self.consumer.getmany(
-                    timeout_ms=self._poll_timeout_ms(),
-                    max_records=max(1, min(room, self._settings.poll_max_records)),
+                    timeout_ms=self._poll_timeout_ms(), max_records=wanted
                 )
+                got = 0
                 for tp, records in polled.items():
+                    got += len(records)
                     await self._take(tp, records)
+                self._caught_up = got < wanted
                 if self._batch_due():
                     self._enqueue()
             self._enqueue()
@@ -162,22 +170,31 @@ class Sink:
         wait = self._settings.batch_max_wait_ms
         if self._batch.records:
             wait = max(1, int(wait - self._batch.age_s() * 1000))
+            if self._settings.flush_when_idle:
+                # The open batch goes as soon as the writer is free: look again soon.
+                wait = min(wait, BUSY_POLL_MS)
         # While paused, poll briefly so consumption resumes soon after the writer catches up.
         return min(wait, PAUSED_POLL_MS if self._paused else 500)
 
     def _batch_due(self) -> bool:
+        """Whether the open batch goes to the writer now: it is full, or old, or (the
+        adaptive case) the writer is idle and the consumer has caught up. Under load the
+        writer is never idle, so batches fill up to ``batch_max_rows`` while it works; at
+        moderate rates each batch holds what arrived during the previous transaction."""
         b = self._batch
         if not b.records:
             return False
         return (
             b.records >= self._settings.batch_max_rows
             or b.age_s() * 1000 >= self._settings.batch_max_wait_ms
+            or (self._settings.flush_when_idle and self._in_flight == 0 and self._caught_up)
         )
 
     def _enqueue(self) -> None:
         if self._batch.records:
             batch, self._batch = self._batch, Batch()
             # Reduce here, not in the writer: the writer's time should be database time only.
+            self._in_flight += 1
             self._queue.put_nowait((batch, batch.reduced()))
 
     def _apply_backpressure(self) -> None:
@@ -251,6 +268,8 @@ class Sink:
                 self._abandon()
                 return
             finally:
+                if item is not None:
+                    self._in_flight -= 1
                 self._queue.task_done()
 
     def _abandon(self) -> None:
@@ -260,6 +279,7 @@ class Sink:
             item = self._queue.get_nowait()
             self._queue.task_done()
             if item is not None:
+                self._in_flight -= 1
                 dropped += item[0].records
         log.warning(
             "stopping with the database unavailable: unwritten records are not committed and "

@@ -3,7 +3,9 @@
 Starts (unless given) a Tansu broker and an embedded PostgreSQL, the market simulator, and the
 five services as separate processes. ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL`` select
 servers that already run (nothing of ours is started for them). ``DEMO_DURATION=N`` stops after
-N seconds. Ctrl-C or SIGTERM stops everything cleanly.
+N seconds. Ctrl-C or SIGTERM stops everything cleanly. The local broker is rolled over to a
+fresh process whenever its memory passes ``DEMO_BROKER_MAX_MB`` (default 1024; 0 never),
+keeping every record a consumer still needs at its offset (``rollover``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import httpx
 from coinstream.devstack.broker import TansuBroker
 from coinstream.devstack.guide import Started, guide, load_rules
 from coinstream.devstack.postgres import LocalPostgres, psql_command
+from coinstream.devstack.rollover import BrokerRoller
 from coinstream.devstack.stack import (
     REPO_ROOT,
     SERVICES,
@@ -43,6 +46,9 @@ from coinstream.devstack.summary import (
 from coinstream.runtime.kafka import ensure_topics
 from coinstream.runtime.settings import KafkaSettings
 from coinstream.schemas import Topics
+
+DEFAULT_BROKER_MAX_MB = 1024.0
+"""Tansu's RSS at which the demo rolls it over (about five hours at the demo's rates)."""
 
 
 def _say(text: str) -> None:
@@ -123,6 +129,7 @@ async def run_demo() -> int:
     log_dir = state_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     duration = float(os.environ["DEMO_DURATION"]) if os.environ.get("DEMO_DURATION") else None
+    broker_max_mb = float(os.environ.get("DEMO_BROKER_MAX_MB") or DEFAULT_BROKER_MAX_MB)
     interval = float(os.environ.get("DEMO_SUMMARY_INTERVAL", "5"))
     prefix = os.environ.get("KAFKA_TOPIC_PREFIX", "coinstream")
     external_kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -196,12 +203,23 @@ async def run_demo() -> int:
         topics = Topics(prefix)
         counter = TopicCounter(kafka, [*topics.all_raw(), *topics.canonical(), topics.dlq])
         await counter.start()
+        roller = None
+        if broker is not None and broker_max_mb > 0:
+            roller = BrokerRoller(
+                broker,
+                kafka,
+                lambda: [p.proc.pid for p in procs if p.proc is not None and p.running],
+                max_rss_mb=broker_max_mb,
+                trim_unconsumed={topics.dlq},
+            )
         started = time.monotonic()
         pushed = False
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
             elapsed = time.monotonic() - started
+            if roller is not None and (report := await roller.check()) is not None:
+                _say(f"Kafka: {report}")
             if not pushed and elapsed >= 15:
                 # Move BTC-USDT across the demo rule's 68000 threshold so an alert fires.
                 await _push_price(sim.base_url, "BTC-USDT", "69000")

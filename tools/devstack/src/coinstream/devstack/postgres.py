@@ -73,8 +73,13 @@ def _ensure_system_user() -> pwd.struct_passwd | None:
 class LocalPostgres:
     """``with LocalPostgres(data_dir) as pg: pg.dsn`` -- initdb on first use, then start."""
 
-    def __init__(self, data_dir: Path | None = None, port: int = 0) -> None:
+    def __init__(
+        self, data_dir: Path | None = None, port: int = 0, settings: dict[str, str] | None = None
+    ) -> None:
+        """``settings``: extra server settings (``-c name=value``), e.g.
+        ``{"track_commit_timestamp": "on"}`` for the end-to-end benchmark."""
         self._tmp = None if data_dir else tempfile.mkdtemp(prefix="coinstream-pg-")
+        self.settings = dict(settings or {})
         self.data_dir = Path(data_dir or self._tmp)  # type: ignore[arg-type]
         self.port = port or free_port()
         self.host = "127.0.0.1"
@@ -126,6 +131,7 @@ class LocalPostgres:
             f"-h {self.host} -p {self.port} -k {self.data_dir} -c fsync=on "
             f"-c max_connections=200 -c shared_buffers=128MB"
         )
+        opts += "".join(f" -c {name}={value}" for name, value in self.settings.items())
         self._run(
             [
                 postgres_binary("pg_ctl"),
@@ -153,6 +159,14 @@ class LocalPostgres:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's process id while the server runs (first line of postmaster.pid)."""
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
 
     def cleanup(self) -> None:
         self.stop()

@@ -14,7 +14,8 @@ import logging
 from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 
-from coinstream.normalizer.parsers.common import Envelope, Parser, ParserPlugin, decode_envelope
+from coinstream.normalizer.parsers.common import Parser, ParserPlugin, decode_envelope
+from coinstream.schemas.fastenvelope import Envelope
 
 log = logging.getLogger(__name__)
 

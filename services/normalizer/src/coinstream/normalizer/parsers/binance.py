@@ -16,13 +16,10 @@ from typing import Any
 
 import msgspec
 
-from coinstream.normalizer import fastprice
 from coinstream.normalizer.errors import ParseError
-from coinstream.normalizer.fastprice import epoch_ms, event_id, hashed_id
 from coinstream.normalizer.identity import Registry
 from coinstream.normalizer.parsers.common import (
     AnyEvent,
-    Envelope,
     ParserPlugin,
     channel_error,
     hot_instrument,
@@ -39,7 +36,9 @@ from coinstream.normalizer.values import (
     require,
     to_decimal,
 )
-from coinstream.schemas import CandleEvent
+from coinstream.schemas import CandleEvent, fastprice
+from coinstream.schemas.fastenvelope import Envelope
+from coinstream.schemas.fastprice import epoch_ms, event_id, hashed_id
 
 VENUE = "binance"
 
@@ -56,7 +55,7 @@ class _Data(msgspec.Struct):
     u: int | None = None
     b: str | None = None
     B: str | None = None
-    a: str | None = None
+    a: str | int | None = None  # bookTicker ask (text) or aggTrade id (integer)
     A: str | None = None
 
 
@@ -71,7 +70,7 @@ _MS_MIN, _MS_MAX = 100_000_000_000, 100_000_000_000_000  # from_epoch's millisec
 
 def parse(env: Envelope, registry: Registry, hint: str | None = None) -> list[AnyEvent]:
     channel = env.channel
-    if channel.endswith(("@trade", "@bookTicker")) and env.received_text:
+    if channel.endswith(("@trade", "@aggTrade", "@bookTicker")) and env.received_text:
         try:
             event = _fast(env, registry, hint)
         except Exception:
@@ -82,14 +81,15 @@ def parse(env: Envelope, registry: Registry, hint: str | None = None) -> list[An
 
 
 def _fast(env: Envelope, registry: Registry, hint: str | None) -> AnyEvent | None:
-    """Combined-stream trades and bookTickers in their usual form (string decimals, integer
+    """Combined-stream trades, aggTrades and bookTickers in their usual form (string decimals, integer
     ids and millisecond times), decoded into typed structs and written straight to wire
     bytes. Returns None (the general path decides) for anything else; same output."""
     frame = _frame_decoder.decode(env.payload)
     kind = frame.stream.partition("@")[2]
     d = frame.data
-    if kind == "trade":
-        t, p, q, ms = d.t, d.p, d.q, d.T
+    if kind in ("trade", "aggTrade"):
+        t = d.t if kind == "trade" else (d.a if type(d.a) is int else None)
+        p, q, ms = d.p, d.q, d.T
         if t is None or t < 0 or p is None or q is None or ms is None:
             return None
         if not _MS_MIN <= ms < _MS_MAX:
@@ -99,7 +99,7 @@ def _fast(env: Envelope, registry: Registry, hint: str | None) -> AnyEvent | Non
             return None
         inst, trade_middle, _ = hot_instrument(registry, VENUE, d.s, hint)
         symbol = inst.symbol
-        trade_id = str(t)
+        trade_id = str(t) if kind == "trade" else f"agg-{t}"
         event_time, event_time_text = epoch_ms(ms)
         return fastprice.trade(
             trade_middle, VENUE, symbol, inst.base, inst.quote, inst.asset_id, inst.native,
@@ -109,7 +109,14 @@ def _fast(env: Envelope, registry: Registry, hint: str | None) -> AnyEvent | Non
         )  # fmt: skip
     if kind == "bookTicker":
         u, b, bs, a, asz = d.u, d.b, d.B, d.a, d.A
-        if u is None or b is None or bs is None or a is None or asz is None or d.T is not None:
+        if (
+            u is None
+            or b is None
+            or bs is None
+            or type(a) is not str
+            or asz is None
+            or d.T is not None
+        ):
             return None  # incomplete, or the futures form (the general path knows both)
         bid, bid_size, ask, ask_size = Decimal(b), Decimal(bs), Decimal(a), Decimal(asz)
         if not (

@@ -21,7 +21,6 @@ from coinstream.normalizer.errors import ParseError
 from coinstream.normalizer.identity import Registry, contract_address
 from coinstream.normalizer.parsers.common import (
     AnyEvent,
-    Envelope,
     ParserPlugin,
     channel_error,
     content_id,
@@ -30,6 +29,7 @@ from coinstream.normalizer.parsers.common import (
 )
 from coinstream.normalizer.values import as_dict, as_list, loads, opt_decimal, opt_time, require
 from coinstream.schemas import AssetMetadataEvent, deterministic_id
+from coinstream.schemas.fastenvelope import Envelope
 
 SOURCE = "cmc-dex"
 USD_CONVERT_IDS = frozenset({"2781", "USD", "usd"})

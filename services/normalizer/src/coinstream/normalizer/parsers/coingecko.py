@@ -15,7 +15,6 @@ from coinstream.normalizer.errors import ParseError
 from coinstream.normalizer.identity import Registry, contract_address
 from coinstream.normalizer.parsers.common import (
     AnyEvent,
-    Envelope,
     ParserPlugin,
     channel_error,
     content_id,
@@ -35,6 +34,7 @@ from coinstream.normalizer.values import (
     require,
 )
 from coinstream.schemas import AssetMetadataEvent, deterministic_id
+from coinstream.schemas.fastenvelope import Envelope
 
 SOURCE = "coingecko"
 COMMUNITY = (

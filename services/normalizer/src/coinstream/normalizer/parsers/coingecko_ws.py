@@ -30,7 +30,6 @@ from coinstream.normalizer.identity import Registry
 from coinstream.normalizer.parsers import onchain
 from coinstream.normalizer.parsers.common import (
     AnyEvent,
-    Envelope,
     ParserPlugin,
     channel_error,
     price,
@@ -46,6 +45,7 @@ from coinstream.normalizer.values import (
     require,
 )
 from coinstream.schemas import PriceEvent, deterministic_id
+from coinstream.schemas.fastenvelope import Envelope
 
 SOURCE = "coingecko-ws"
 C1, G1, G2, G3 = "CGSimplePrice", "OnchainSimpleTokenPrice", "OnchainTrade", "OnchainOHLCV"

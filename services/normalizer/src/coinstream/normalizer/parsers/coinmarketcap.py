@@ -13,7 +13,6 @@ from coinstream.normalizer.errors import ParseError
 from coinstream.normalizer.identity import Registry, contract_address
 from coinstream.normalizer.parsers.common import (
     AnyEvent,
-    Envelope,
     ParserPlugin,
     channel_error,
     content_id,
@@ -34,6 +33,7 @@ from coinstream.normalizer.values import (
     to_decimal,
 )
 from coinstream.schemas import AssetMetadataEvent, deterministic_id
+from coinstream.schemas.fastenvelope import Envelope
 
 SOURCE = "coinmarketcap"
 # CMC's documented Fear & Greed bands (used only when the body has no classification).

@@ -35,7 +35,6 @@ from coinstream.normalizer.identity import Registry, code_from_id, contract_addr
 from coinstream.normalizer.parsers import onchain
 from coinstream.normalizer.parsers.common import (
     AnyEvent,
-    Envelope,
     ParserPlugin,
     channel_error,
     price,
@@ -50,6 +49,7 @@ from coinstream.normalizer.values import (
     require,
 )
 from coinstream.schemas import PriceEvent, deterministic_id, limits
+from coinstream.schemas.fastenvelope import Envelope
 
 SOURCE = "coinmarketcap-ws"
 MARKET = "market@crypto_latest_price"

@@ -5,104 +5,27 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 import msgspec
 
 from coinstream.normalizer.errors import ParseError
-from coinstream.normalizer.fastprice import FastPrice, event_id, middle_of, utc_text
 from coinstream.normalizer.identity import Instrument, Registry
 from coinstream.schemas import Event, SentimentEvent, deterministic_id, limits
-from coinstream.schemas.envelope import ENVELOPE_VERSION
-
-
-class Envelope(msgspec.Struct, frozen=True):
-    """The fields of a ``RawEnvelope`` the normalizer reads (decoded without pydantic).
-
-    ``received_text`` is not on the wire: ``decode_envelope`` fills it with ``received_at`` in
-    the canonical event form (``YYYY-MM-DDTHH:MM:SS.ffffffZ``) so hot paths need not format it.
-    """
-
-    source: str
-    channel: str
-    received_at: datetime
-    payload: str
-    schema_version: int = 1
-    envelope_id: str = ""
-    connection_id: str | None = None
-    request: dict[str, Any] | None = None
-    replayed: bool = False
-    received_text: str = ""
-    backfilled: bool = False
-
-
-class _WireEnvelope(msgspec.Struct, frozen=True):
-    """``Envelope`` with ``received_at`` as text: canonical text is used as it is."""
-
-    schema_version: int
-    source: str
-    channel: str
-    received_at: str
-    payload: str
-    envelope_id: str = ""
-    connection_id: str | None = None
-    request: dict[str, Any] | None = None
-    replayed: bool = False
-    backfilled: bool = False
-
-
-_envelope_decoder = msgspec.json.Decoder(Envelope)
-_wire_decoder = msgspec.json.Decoder(_WireEnvelope)
-_fromiso = datetime.fromisoformat
-
-
-def _canonical_time(text: str) -> bool:
-    """``YYYY-MM-DDTHH:MM:SS.ffffffZ``, the form ``RawEnvelope`` and every event write."""
-    return (
-        len(text) == 27
-        and text[26] == "Z"
-        and text[19] == "."
-        and text[10] == "T"
-        and text[:4].isdigit()
-        and text[20:26].isdigit()
-    )
+from coinstream.schemas.fastenvelope import Envelope, EnvelopeError
+from coinstream.schemas.fastenvelope import decode_envelope as _decode
+from coinstream.schemas.fastprice import FastPrice, event_id, middle_of
 
 
 def decode_envelope(value: bytes | str) -> Envelope:
-    """Decode a raw record value; ``ParseError`` if it is not a raw envelope."""
+    """Decode a raw record value (``coinstream.schemas.fastenvelope``); ``ParseError`` with
+    the reason if it is not a raw envelope."""
     try:
-        wire = _wire_decoder.decode(value)
-        text = wire.received_at
-        if wire.schema_version == ENVELOPE_VERSION and _canonical_time(text):
-            received = _fromiso(text)
-            return Envelope(
-                wire.source, wire.channel, received, wire.payload, ENVELOPE_VERSION,
-                wire.envelope_id, wire.connection_id, wire.request, wire.replayed, text,
-                wire.backfilled,
-            )  # fmt: skip
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, ValueError):
-        pass  # not the common form: decode again for the exact error or the general time form
-    return _decode_envelope_slow(value)
-
-
-def _decode_envelope_slow(value: bytes | str) -> Envelope:
-    try:
-        env = _envelope_decoder.decode(value)
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
-        raise ParseError(f"record value is not a raw envelope: {exc}") from exc
-    if env.schema_version != ENVELOPE_VERSION:
-        raise ParseError(
-            f"raw envelope schema_version {env.schema_version} is not supported (this "
-            f"normalizer reads version {ENVELOPE_VERSION})"
-        )
-    received = env.received_at
-    if received.tzinfo is None:
-        raise ParseError("envelope received_at has no timezone")
-    if received.utcoffset():
-        received = received.astimezone(UTC)
-    return msgspec.structs.replace(env, received_at=received, received_text=utc_text(received))
+        return _decode(value)
+    except EnvelopeError as exc:
+        raise ParseError(str(exc)) from None
 
 
 def hot_instrument(

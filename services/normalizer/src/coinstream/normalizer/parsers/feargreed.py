@@ -10,12 +10,12 @@ from coinstream.normalizer.errors import ParseError
 from coinstream.normalizer.identity import Registry
 from coinstream.normalizer.parsers.common import (
     AnyEvent,
-    Envelope,
     ParserPlugin,
     channel_error,
     sentiment,
 )
 from coinstream.normalizer.values import as_dict, as_list, loads, parse_time, require, to_decimal
+from coinstream.schemas.fastenvelope import Envelope
 
 SOURCE = "feargreed"
 

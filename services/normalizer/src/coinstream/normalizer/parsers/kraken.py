@@ -11,13 +11,10 @@ from typing import Any
 
 import msgspec
 
-from coinstream.normalizer import fastprice
 from coinstream.normalizer.errors import ParseError
-from coinstream.normalizer.fastprice import hashed_id, utc_text
 from coinstream.normalizer.identity import Registry
 from coinstream.normalizer.parsers.common import (
     AnyEvent,
-    Envelope,
     ParserPlugin,
     channel_error,
     hot_instrument,
@@ -34,6 +31,9 @@ from coinstream.normalizer.values import (
     require,
     to_decimal,
 )
+from coinstream.schemas import fastprice
+from coinstream.schemas.fastenvelope import Envelope
+from coinstream.schemas.fastprice import hashed_id, utc_text
 
 VENUE = "kraken"
 CODES = {"XBT": "BTC", "XXBT": "BTC", "XETH": "ETH", "ZUSD": "USD", "ZEUR": "EUR", "XDG": "DOGE"}

@@ -16,9 +16,9 @@ from decimal import Decimal
 
 from coinstream.normalizer.errors import ParseError, UnknownInstrumentError
 from coinstream.normalizer.identity import Pool, Registry, contract_address
-from coinstream.normalizer.parsers.common import Envelope
 from coinstream.normalizer.values import fit_decimal
 from coinstream.schemas import CandleEvent, deterministic_id
+from coinstream.schemas.fastenvelope import Envelope
 
 ESTIMATED = ("volume", "vwap", "trade_count")
 _INTERVAL = re.compile(r"^(\d+)([smhdw])$")

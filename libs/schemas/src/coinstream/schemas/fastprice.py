@@ -1,10 +1,13 @@
-"""``FastPrice``: the hot-path form of a ``PriceEvent``.
+"""``FastPrice``: the hot-path writer of ``PriceEvent`` (``fastcodec.read_price`` reads it).
 
 Trades and quotes are most of the traffic. Building a pydantic model per record and dumping it
-costs more than everything else the normalizer does, so parsers return this slotted object
-and ``to_json()`` writes exactly the bytes ``PriceEvent.to_json()`` would (same field order,
-decimals as plain strings, times as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, ``None`` omitted); the
-tests pin that equivalence. ``to_event()`` gives the validated ``PriceEvent``.
+costs more than everything else a producer does, so producers build this plain object and
+``to_json()`` writes exactly the bytes ``PriceEvent.to_json()`` would (same field order,
+decimals as plain strings, times as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, ``None`` omitted).
+The field order and kinds come from the model itself (``PriceEvent.model_fields``): a field
+added to the model is accepted, written and checked here without another change, and the
+equivalence tests take their fields from the model. ``to_event()`` gives the validated
+``PriceEvent``; ``check()`` applies the contract (``limits``) without building it.
 """
 
 from __future__ import annotations
@@ -12,25 +15,48 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from hashlib import blake2b
+from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
-from coinstream.schemas import SCHEMA_VERSION, PriceEvent, limits, price_key
+from coinstream.schemas import limits
+from coinstream.schemas.codec import describe_error
+from coinstream.schemas.events import SCHEMA_VERSION, PriceEvent, onchain_market, price_key
 
-_DECIMALS = (
-    "price",
-    "size",
-    "side",
-    "trade_id",
-    "bid",
-    "bid_size",
-    "ask",
-    "ask_size",
-    "volume_24h",
-    "quote_volume_24h",
-    "market_cap",
-    "change_24h_pct",
-)  # fmt: skip  (wire order after native_symbol; side/trade_id are strings)
+_MODEL_FIELDS = tuple(PriceEvent.model_fields)
+_IDENTITY_END = _MODEL_FIELDS.index("native_symbol") + 1
+_VALUES = _MODEL_FIELDS[_IDENTITY_END:]
+"""The fields after the identity (``source`` .. ``native_symbol``), in wire order: written
+one by one when set (decimals as plain strings, text as JSON strings, tuples as lists)."""
+_TUPLES = frozenset(
+    n for n, f in PriceEvent.model_fields.items() if isinstance(f.get_default(), tuple)
+)
+_KNOWN_VALUES = frozenset(
+    ("price", "size", "side", "trade_id", "bid", "bid_size", "ask", "ask_size", "volume_24h",
+     "quote_volume_24h", "market_cap", "change_24h_pct", "contributors")
+)  # fmt: skip
+"""Value fields ``check()`` knows the rules of; any other set field is checked by the model."""
+_FIELD_SET = frozenset(_MODEL_FIELDS)
+_REQUIRED = frozenset(
+    ("event_id", "event_time", "received_at", "source", "kind", "symbol", "base", "quote")
+)
+_HOT_FIELDS = (
+    _KNOWN_VALUES
+    | _REQUIRED
+    | frozenset(
+        (
+            "market",
+            "asset_id",
+            "native_symbol",
+            "wire",
+            "checked",
+            "type",
+            "revision",
+            "schema_version",
+        )
+    )
+)
 
 
 _POSITIVE = ("price", "bid", "ask")
@@ -38,6 +64,7 @@ _NON_NEGATIVE = ("size", "bid_size", "ask_size", "volume_24h", "quote_volume_24h
 _checked_identity: set[tuple[str | None, ...]] = set()
 _check_decimal = limits.check_decimal
 _MINUS_100 = Decimal(-100)
+_EARLIEST = limits.EARLIEST_EVENT_TIME
 _MARKETS = (None, "spot", "perpetual", "future")
 
 _VERSION = str(SCHEMA_VERSION)
@@ -67,9 +94,14 @@ def _middle(
     asset_id: str | None,
     native: str | None,
     market: str | None = None,
+    revision: int = 0,
 ) -> str:
-    """The JSON between ``received_at`` and the numbers: constant per instrument and kind."""
-    text = f'","source":{quoted(source)},"revision":0,"type":"price","kind":{quoted(kind)}'
+    """The JSON between ``received_at`` and the numbers: constant per instrument and kind
+    (only revision-0 middles, the hot path's, are cached)."""
+    text = (
+        f'","source":{quoted(source)},"revision":{int(revision)},"type":"price"'
+        f',"kind":{quoted(kind)}'
+    )
     if market is not None:
         text += f',"market":{quoted(market)}'
     text += f',"symbol":{quoted(symbol)},"base":{quoted(base)},"quote":{quoted(quote)}'
@@ -78,7 +110,7 @@ def _middle(
         text += f',"asset_id":{quoted(asset_id)}'
     if native is not None:
         text += f',"native_symbol":{quoted(native)}'
-    if len(_middles) < 50_000:
+    if len(_middles) < 50_000 and not revision:
         _middles[(source, kind, symbol, base, quote, asset_id, native, market)] = text
     return text
 
@@ -130,67 +162,46 @@ class FastPrice:
     change_24h_pct: Decimal | None = None
     contributors: tuple[str, ...] = ()
     wire: bytes | None = None
+    checked: bool = False
+    """``trade()``/``quote()`` found the event within the contract while building it (their
+    values at hand): ``check()`` has nothing left to do."""
+    event_id: str
+    event_time: datetime
+    received_at: datetime
+    source: str
+    kind: str
+    symbol: str
+    base: str
+    quote: str
 
-    def __init__(
-        self,
-        *,
-        event_id: str,
-        event_time: datetime,
-        received_at: datetime,
-        source: str,
-        kind: str,
-        symbol: str,
-        base: str,
-        quote: str,
-        market: str | None = None,
-        asset_id: str | None = None,
-        native_symbol: str | None = None,
-        price: Decimal | None = None,
-        size: Decimal | None = None,
-        side: str | None = None,
-        trade_id: str | None = None,
-        bid: Decimal | None = None,
-        bid_size: Decimal | None = None,
-        ask: Decimal | None = None,
-        ask_size: Decimal | None = None,
-        volume_24h: Decimal | None = None,
-        quote_volume_24h: Decimal | None = None,
-        market_cap: Decimal | None = None,
-        change_24h_pct: Decimal | None = None,
-        contributors: tuple[str, ...] = (),
-    ) -> None:
-        self.event_id = event_id
-        self.event_time = event_time
-        self.received_at = received_at
-        self.source = source
-        self.kind = kind
-        self.symbol = symbol
-        self.base = base
-        self.quote = quote
-        self.market = market
-        self.asset_id = asset_id
-        self.native_symbol = native_symbol
-        self.price = price
-        self.size = size
-        self.side = side
-        self.trade_id = trade_id
-        self.bid = bid
-        self.bid_size = bid_size
-        self.ask = ask
-        self.ask_size = ask_size
-        self.volume_24h = volume_24h
-        self.quote_volume_24h = quote_volume_24h
-        self.market_cap = market_cap
-        self.change_24h_pct = change_24h_pct
-        self.contributors = contributors
+    def __init__(self, **fields: Any) -> None:
+        """Any ``PriceEvent`` fields by name (``event_id``, ``event_time``, ``received_at``,
+        ``source``, ``kind``, ``symbol``, ``base`` and ``quote`` are required)."""
+        missing = _REQUIRED.difference(fields)
+        if missing:
+            raise TypeError(f"FastPrice needs {sorted(missing)}")
+        unknown = fields.keys() - _FIELD_SET
+        if unknown:
+            raise TypeError(f"FastPrice: {sorted(unknown)} are not PriceEvent fields")
+        for name, value in fields.items():
+            setattr(self, name, value)
 
     @property
     def key(self) -> bytes:
-        """``PriceEvent.key``: the symbol, qualified only for derivatives and unknown assets."""
+        """``PriceEvent.key``: the symbol, qualified for derivatives, on-chain markets and
+        assets the registry lacks."""
         asset_id = self.asset_id
-        if self.market is None and (asset_id is None or ":" not in asset_id):
+        extra = self.__dict__
+        if (
+            self.market is None
+            and (asset_id is None or ":" not in asset_id)
+            and ("network" not in extra)
+        ):
             return self.symbol.encode()
-        return price_key(self.symbol, self.market, asset_id).encode()
+        onchain = onchain_market(
+            extra.get("network"), extra.get("pool_address"), extra.get("contract_address")
+        )
+        return price_key(self.symbol, self.market, asset_id, onchain).encode()
 
     def to_json(self) -> bytes:
         if self.wire is not None:
@@ -206,23 +217,27 @@ class FastPrice:
             self.native_symbol,
             self.market,
         )
-        middle = _middles.get(ident)
+        revision = self.revision
+        middle = _middles.get(ident) if not revision else None
         if middle is None:
-            middle = _middle(*ident)
+            middle = _middle(*ident, revision)
         parts = [
             '{"schema_version":', _VERSION, ',"event_id":', _plain_or_quoted(self.event_id),
             ',"event_time":"', utc_text(self.event_time),
             '","received_at":"', utc_text(self.received_at), middle,
         ]  # fmt: skip
-        for name in _DECIMALS:
-            value = getattr(self, name)
-            if value is not None:
-                text = _plain_or_quoted(value) if type(value) is str else f'"{decimal_text(value)}"'
-                parts += (',"', name, '":', text)
-        if self.contributors:
-            parts += (',"contributors":', orjson.dumps(list(self.contributors)).decode(), "}")
-        else:
-            parts.append(',"contributors":[]}')
+        for name in _VALUES:
+            value = getattr(self, name, None)
+            if value is None:
+                continue
+            if name in _TUPLES:
+                text = orjson.dumps(list(value)).decode()
+            elif type(value) is str:
+                text = _plain_or_quoted(value)
+            else:
+                text = f'"{decimal_text(value)}"'
+            parts += (',"', name, '":', text)
+        parts.append("}")
         return "".join(parts).encode()
 
     def to_event(self) -> PriceEvent:
@@ -231,6 +246,8 @@ class FastPrice:
     def check(self) -> None:
         """Raise ``ValueError`` naming the problem unless this event meets the contract
         (``coinstream.schemas.limits``): exactly what ``PriceEvent`` validation refuses."""
+        if self.checked:
+            return
         ident = (
             self.source,
             self.symbol,
@@ -266,6 +283,11 @@ class FastPrice:
         if self.market not in _MARKETS:
             raise ValueError(f"market {self.market!r} is not spot, perpetual or future")
         limits.check_event_time(self.event_time, self.received_at)
+        if self.__dict__.keys() - _HOT_FIELDS:  # a field the hot path does not check itself
+            try:
+                self.to_event()
+            except ValidationError as exc:
+                raise ValueError(describe_error(exc)) from None
 
     def __repr__(self) -> str:
         return f"FastPrice({self.kind} {self.source} {self.symbol} {self.event_id})"
@@ -329,6 +351,14 @@ def middle_of(
     return _middle(*ident) if middle is None else middle
 
 
+def _times_ok(event_time: datetime, received_at: datetime) -> bool:
+    return (
+        event_time >= _EARLIEST
+        and received_at >= _EARLIEST
+        and event_time - received_at <= limits.max_future_skew()
+    )
+
+
 def trade(
     middle: str, source: str, symbol: str, base: str, quote: str, asset_id: str | None,
     native: str | None, ident: str, event_time: datetime, event_time_text: str, received_at: datetime,
@@ -355,11 +385,20 @@ def trade(
     p.size = size
     p.side = side
     p.trade_id = trade_id
+    pt, st = decimal_text(price), decimal_text(size)
+    p.checked = (
+        len(pt) <= 78 and len(st) <= 78 and price.is_finite() and size.is_finite()
+        and price > 0 and size >= 0
+        and trade_id[:1].isalnum() and trade_id.replace("-", "").isalnum()
+        and len(trade_id) <= 64 and trade_id.isascii()
+        and _times_ok(event_time, received_at)
+        and (source, symbol, base, quote, asset_id, native) in _checked_identity
+    )  # fmt: skip
     p.wire = (
         f'{{"schema_version":{_VERSION},"event_id":"{ident}","event_time":"{event_time_text}"'
         f',"received_at":"{received_text}'
         f"{middle}"
-        f',"price":"{decimal_text(price)}","size":"{decimal_text(size)}","side":"{side}"'
+        f',"price":"{pt}","size":"{st}","side":"{side}"'
         f',"trade_id":"{trade_id}","contributors":[]}}'
     ).encode()
     return p
@@ -386,12 +425,21 @@ def quote(
     p.bid_size = bid_size
     p.ask = ask
     p.ask_size = ask_size
+    texts = (decimal_text(bid), decimal_text(bid_size), decimal_text(ask), decimal_text(ask_size))
+    p.checked = (
+        max(map(len, texts)) <= 78
+        and all(d.is_finite() for d in (bid, ask, bid_size, ask_size))
+        and bid > 0 and ask > 0 and bid_size >= 0 and ask_size >= 0
+        and _times_ok(event_time, received_at)
+        and (source, symbol, base, quote, asset_id, native) in _checked_identity
+    )  # fmt: skip
+    bt, bst, at, ast = texts
     p.wire = (
         f'{{"schema_version":{_VERSION},"event_id":"{ident}","event_time":"{event_time_text}"'
         f',"received_at":"{received_text}'
         f"{middle}"
-        f',"bid":"{decimal_text(bid)}","bid_size":"{decimal_text(bid_size)}"'
-        f',"ask":"{decimal_text(ask)}","ask_size":"{decimal_text(ask_size)}","contributors":[]}}'
+        f',"bid":"{bt}","bid_size":"{bst}"'
+        f',"ask":"{at}","ask_size":"{ast}","contributors":[]}}'
     ).encode()
     return p
 

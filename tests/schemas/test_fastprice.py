@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from coinstream.normalizer.fastprice import FastPrice, event_id
 from coinstream.schemas import PriceEvent, deterministic_id
+from coinstream.schemas.fastprice import FastPrice, event_id
 
 
 @pytest.mark.parametrize(
@@ -119,3 +119,23 @@ def test_market_and_key_match_the_model(
 def test_unknown_market_is_refused() -> None:
     with pytest.raises(ValueError, match="market"):
         FastPrice(**{**_BASE, "market": "options"}).check()  # type: ignore[arg-type]
+
+
+def test_every_model_field_is_written_like_the_model() -> None:
+    """The writer takes its fields from the model: a FastPrice with every field the model has
+    (sample from the reader's suite) writes the model's bytes and checks like the model."""
+    from tests.schemas.test_fastcodec import EVERY_FIELD
+
+    fast = FastPrice(**EVERY_FIELD)
+    model = PriceEvent.model_validate(EVERY_FIELD)
+    assert fast.to_json() == model.to_json()
+    assert fast.key == model.key
+    fast.check()
+    broken = FastPrice(**{**EVERY_FIELD, "tx_hash": "has space"})
+    with pytest.raises(ValueError, match="tx_hash"):
+        broken.check()
+
+
+def test_unknown_fields_are_refused() -> None:
+    with pytest.raises(TypeError, match="not PriceEvent fields"):
+        FastPrice(**{**_BASE, "colour": "red"})  # type: ignore[arg-type]
