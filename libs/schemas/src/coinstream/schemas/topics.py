@@ -94,15 +94,38 @@ class Topics:
         and symbol), read at start-up so a restart detects the trades it missed."""
         return f"{self.prefix}.ingest-ws.checkpoints.v1"
 
-    def internal_specs(self, partitions: int = 3) -> list[TopicSpec]:
-        """Topics the services keep for themselves (not part of the subscriber contract)."""
+    def work(self, service: str) -> str:
+        """Internal, empty: ``<prefix>.<service>.work.v1``, the coordination topic whose
+        partitions a service's replicas share out through a consumer group (work leases).
+        Nothing is written to it; its partition count bounds how many replicas get work."""
+        if not _SOURCE_NAME.match(service):
+            raise ValueError(f"invalid service name {service!r}: use lowercase letters, digits, -")
+        return f"{self.prefix}.{service}.work.v1"
+
+    @property
+    def ingest_rest_work(self) -> str:
+        """The work topic of ingest-rest: its replicas split the polling jobs by partition."""
+        return self.work("ingest-rest")
+
+    def internal_specs(self, partitions: int = 3, work_partitions: int = 12) -> list[TopicSpec]:
+        """Topics the services keep for themselves (not part of the subscriber contract).
+
+        Work topics have their own, fixed partition count (``work_partitions``): it is the
+        most replicas that can share a service's jobs, not a throughput figure.
+        """
         return [
             TopicSpec(
                 self.ingest_checkpoints,
                 partitions,
                 "venue:stream key, e.g. binance:trade:BTC-USDT",
                 {"cleanup.policy": "compact"},
-            )
+            ),
+            TopicSpec(
+                self.ingest_rest_work,
+                work_partitions,
+                "none: membership only, no records",
+                {"retention.ms": "86400000"},
+            ),
         ]
 
     def all_raw(self, sources: tuple[str, ...] = RAW_SOURCES) -> list[str]:
