@@ -64,9 +64,10 @@ def test_scaled_limits_of_disjoint_owners_never_add_up_to_more_than_the_budget()
     for limit in (1, 7, 30, 333):
         for total in range(1, 14):
             for owned in range(total + 1):
-                assert scaled_limit(limit, owned, total) + scaled_limit(
-                    limit, total - owned, total
-                ) <= limit
+                assert (
+                    scaled_limit(limit, owned, total) + scaled_limit(limit, total - owned, total)
+                    <= limit
+                )
             split = [1] * total  # one job each
             assert sum(scaled_limit(limit, n, total) for n in split) <= limit
 
