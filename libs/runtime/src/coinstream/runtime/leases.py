@@ -90,6 +90,7 @@ class WorkLeases:
         self._owned: frozenset[int] = frozenset()
         self._total = 0
         self.assigned = False
+        self.assignments = 0
         self.last_error: str | None = None
         self._listeners: list[Listener] = []
         self._changed = asyncio.Event()
@@ -97,6 +98,9 @@ class WorkLeases:
         self._state = "new"
 
     # -- ownership ------------------------------------------------------------------------
+
+    # ``assignments`` counts the assignments received (a rebalance ends with one; a revoke
+    # alone does not change it), for users that react only to settled ownership.
 
     @property
     def owned(self) -> frozenset[int]:
@@ -158,6 +162,7 @@ class WorkLeases:
         self._owned = frozenset(partitions)
         first = not self.assigned
         self.assigned = True
+        self.assignments += 1
         self.last_error = None
         log.info(
             "work partitions assigned",
