@@ -38,6 +38,9 @@ def service_env(sim: SimServer, kafka: KafkaSettings, port: int) -> dict[str, st
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
         "KAFKA_ENABLE_IDEMPOTENCE": str(kafka.enable_idempotence).lower(),
+        "KAFKA_SESSION_TIMEOUT_MS": str(kafka.session_timeout_ms),
+        "KAFKA_HEARTBEAT_INTERVAL_MS": str(kafka.heartbeat_interval_ms),
+        "INGEST_REST_GROUP_ID": f"ingest-rest-{kafka.topic_prefix}",
         "INGEST_REST_HTTP__HOST": "127.0.0.1",
         "INGEST_REST_HTTP__PORT": str(port),
         "INGEST_REST_HEALTH_INTERVAL_S": "0.5",
@@ -79,11 +82,14 @@ async def test_main_polls_all_sources_at_start_up_and_serves_health(
                         break
                 await asyncio.sleep(0.1)
             assert r.status == 200, body
-            assert set(body["checks"]) == {f"source:{s}" for s in ENV_NAMES}
+            assert set(body["checks"]) == {"work"} | {f"source:{s}" for s in ENV_NAMES}
+            assert body["checks"]["work"] == "owns 13 of 13 jobs (12 of 12 work partitions)"
             async with http.get(f"{base}/metrics") as r:
                 text = await r.text()
             assert "ingest_rest_last_success_timestamp_seconds" in text
             assert 'ingest_rest_budget_remaining{source="coinmarketcap",window="credits"}' in text
+            assert 'ingest_rest_owned_jobs{source="coingecko"} 6.0' in text
+            assert 'ingest_rest_budget_limit{source="coinmarketcap",window="credits"} 333.0' in text
             assert "env-cmc-secret" not in text
         reports = await read_topic(
             kafka_settings,

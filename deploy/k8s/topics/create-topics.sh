@@ -13,14 +13,21 @@ PREFIX="${TOPIC_PREFIX:-coinstream}"
 PARTITIONS="${TOPIC_PARTITIONS:-3}"
 REPLICATION="${TOPIC_REPLICATION_FACTOR:-1}"
 MIN_ISR="${TOPIC_MIN_INSYNC_REPLICAS:-1}"
+# work topics hold no records; their partitions bound how many replicas share the jobs
+WORK_PARTITIONS="${WORK_TOPIC_PARTITIONS:-12}"
 TOPICS_CMD="${KAFKA_HOME:-/opt/kafka}/bin/kafka-topics.sh"
 DAY_MS=86400000
 
 create() {
-    name="$PREFIX.$1"
-    shift
+    create_with "$PARTITIONS" "$@"
+}
+
+create_with() {
+    partitions="$1"
+    name="$PREFIX.$2"
+    shift 2
     "$TOPICS_CMD" --bootstrap-server "$BOOTSTRAP" --create --if-not-exists --topic "$name" \
-        --partitions "$PARTITIONS" --replication-factor "$REPLICATION" \
+        --partitions "$partitions" --replication-factor "$REPLICATION" \
         --config "min.insync.replicas=$MIN_ISR" "$@"
     echo "topic $name ready"
 }
@@ -43,6 +50,9 @@ create ingest-ws.checkpoints.v1 --config cleanup.policy=compact
 # internal: venue trades keyed by asset, from the normalize role to the consolidate role
 # (a consolidation window re-read after a restart is minutes; a day is plenty)
 create normalizer.trades-by-asset.v1 --config "retention.ms=$DAY_MS"
+# internal, empty: ingest-rest replicas share its partitions (and so the polling jobs) through
+# a consumer group; more replicas than partitions sit idle
+create_with "$WORK_PARTITIONS" ingest-rest.work.v1 --config "retention.ms=$DAY_MS"
 
 echo "topics now on the cluster:"
 "$TOPICS_CMD" --bootstrap-server "$BOOTSTRAP" --list

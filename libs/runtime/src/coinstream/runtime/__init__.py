@@ -17,6 +17,7 @@ from coinstream.runtime.kafka import (
     KafkaProducer,
     ensure_topics,
 )
+from coinstream.runtime.leases import WorkLeases, partition_for
 from coinstream.runtime.logging import configure_logging, mask_secrets
 from coinstream.runtime.reporting import HealthReporter
 from coinstream.runtime.retry import StoppedError, retry_transient, sleep_unless_stopped
@@ -42,11 +43,13 @@ __all__ = [
     "ServiceSettings",
     "StoppedError",
     "TopicCreationError",
+    "WorkLeases",
     "configure_logging",
     "describe",
     "ensure_topics",
     "is_transient",
     "mask_secrets",
+    "partition_for",
     "retry_transient",
     "run",
     "run_until_stopped",

@@ -8,6 +8,7 @@ isolation is in ``batching``, dead letters in ``deadletters``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from collections.abc import Iterable, Sequence
@@ -184,7 +185,13 @@ class KafkaConsumer(_Lifecycle):
         return self._consumer
 
     async def _open(self) -> None:
-        await self._consumer.start()
+        try:
+            await self._consumer.start()
+        except BaseException:
+            # a consumer whose start failed (broker unreachable) still holds its client
+            with contextlib.suppress(Exception):
+                await self._consumer.stop()
+            raise
         if self._listener is not None:
             self._consumer.subscribe(self._topics, listener=self._listener)
         else:

@@ -101,8 +101,25 @@ class Topics:
         asset in one partition."""
         return f"{self.prefix}.normalizer.trades-by-asset.v1"
 
-    def internal_specs(self, partitions: int = 3) -> list[TopicSpec]:
-        """Topics the services keep for themselves (not part of the subscriber contract)."""
+    def work(self, service: str) -> str:
+        """Internal, empty: ``<prefix>.<service>.work.v1``, the coordination topic whose
+        partitions a service's replicas share out through a consumer group (work leases).
+        Nothing is written to it; its partition count bounds how many replicas get work."""
+        if not _SOURCE_NAME.match(service):
+            raise ValueError(f"invalid service name {service!r}: use lowercase letters, digits, -")
+        return f"{self.prefix}.{service}.work.v1"
+
+    @property
+    def ingest_rest_work(self) -> str:
+        """The work topic of ingest-rest: its replicas split the polling jobs by partition."""
+        return self.work("ingest-rest")
+
+    def internal_specs(self, partitions: int = 3, work_partitions: int = 12) -> list[TopicSpec]:
+        """Topics the services keep for themselves (not part of the subscriber contract).
+
+        Work topics have their own, fixed partition count (``work_partitions``): it is the
+        most replicas that can share a service's jobs, not a throughput figure.
+        """
         return [
             TopicSpec(
                 self.ingest_checkpoints,
@@ -115,6 +132,12 @@ class Topics:
                 partitions,
                 "asset id (or base code), e.g. bitcoin",
                 {"retention.ms": str(24 * 3600 * 1000)},
+            ),
+            TopicSpec(
+                self.ingest_rest_work,
+                work_partitions,
+                "none: membership only, no records",
+                {"retention.ms": "86400000"},
             ),
         ]
 

@@ -5,6 +5,8 @@
 - ``InvalidResponseError``: not JSON or not the documented envelope; the response goes to the
   dead-letter topic (its class name is the ``dlq.error_class`` header).
 - ``SourceStoppedError``: the provider refused the credentials; the source's endpoint tasks end.
+- ``WorkMovedError``: the job was handed to another replica during a poll; the poll ends and
+  the new owner polls it.
 
 HTTP responses are classified into ``source.Outcome`` values (``rate_limited``, ``auth``,
 ``transient``, ``invalid``, ``rejected``) rather than raised; see ``classify.py``.
@@ -31,3 +33,7 @@ class InvalidResponseError(IngestRestError):
 
 class SourceStoppedError(IngestRestError):
     """The source stopped because its credentials were refused; set a valid API key."""
+
+
+class WorkMovedError(IngestRestError):
+    """The job moved to another replica (a rebalance); this replica stops polling it."""

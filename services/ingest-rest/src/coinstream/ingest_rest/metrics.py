@@ -50,3 +50,16 @@ SOURCE_STOPPED = Gauge(
 POLLS = Counter(
     "ingest_rest_polls", "Endpoint polls by result (ok/failed)", ["source", "endpoint", "result"]
 )
+OWNED_JOBS = Gauge(
+    "ingest_rest_owned_jobs",
+    "Jobs (source/endpoint) this replica polls now; replicas share them through the work group",
+    ["source"],
+)
+WORK_PARTITIONS_OWNED = Gauge(
+    "ingest_rest_work_partitions_owned", "Partitions of the work topic this replica owns now"
+)
+BUDGET_LIMIT = Gauge(
+    "ingest_rest_budget_limit",
+    "This replica's share of the provider budget: calls (window=calls) or credits per window",
+    ["source", "window"],
+)

@@ -5,6 +5,11 @@ circuit breaker, each response classified, published, dead-lettered or retried.
 every interval. A 429 pauses the whole provider; credentials refused stop the whole source
 (reported once); timeouts and 5xx are retried with capped, jittered exponential backoff and
 count towards the circuit breaker.
+
+With ``WorkLeases`` the replicas of the service share the jobs: each (source, endpoint) has
+the work key ``source/endpoint`` and a replica polls only the jobs it owns (checked before
+each poll and each request). The source's budget is scaled to the owned jobs' share of its
+enabled jobs (``RateBudget.rescale``); a share that grows is usable after one rate window.
 """
 
 from __future__ import annotations
@@ -24,11 +29,12 @@ from coinstream.ingest_rest.errors import (
     InvalidResponseError,
     SourceStoppedError,
     TransientSourceError,
+    WorkMovedError,
 )
 from coinstream.ingest_rest.publisher import Publisher, build_envelope, request_url
 from coinstream.ingest_rest.redaction import public_params, redact
 from coinstream.ingest_rest.source import Endpoint, Outcome, Request, RestSource, SourceSettings
-from coinstream.runtime import Backoff
+from coinstream.runtime import Backoff, WorkLeases
 from coinstream.runtime.ratelimit import RateBudget
 
 log = logging.getLogger(__name__)
@@ -57,6 +63,11 @@ def endpoint_interval(endpoint: Endpoint, settings: SourceSettings) -> float:
     return settings.endpoint(endpoint.key).interval_s or endpoint.default_interval_s
 
 
+def job_key(source: str, endpoint: Endpoint) -> str:
+    """The work key of one job, ``source/endpoint`` (e.g. ``coingecko/simple_price``)."""
+    return f"{source}/{endpoint.key}"
+
+
 class SourceRunner:
     """Polls every enabled endpoint of one source. ``async with`` closes its HTTP pool."""
 
@@ -66,6 +77,7 @@ class SourceRunner:
         settings: SourceSettings,
         publisher: Publisher,
         counters: Counters | None = None,
+        leases: WorkLeases | None = None,
     ) -> None:
         self.source = source
         self.settings = settings
@@ -86,9 +98,77 @@ class SourceRunner:
         self._headers = source.auth_headers(settings)
         self._http: HttpFetcher | None = None
         self._closing = asyncio.Event()
+        self._leases = leases
+        self._assignments_seen = 0
+        self._polling: set[str] = set()
+        self._poll_ended = asyncio.Event()
         metrics.SOURCE_STOPPED.labels(self.name).set(0)
         metrics.CIRCUIT_OPEN.labels(self.name).set(0)
         metrics.RATE_LIMITED_UNTIL.labels(self.name).set(0)
+        if leases is not None:
+            leases.add_listener(self.rescale)
+        self.rescale()
+
+    # -- work sharing ---------------------------------------------------------------------
+
+    def owns(self, endpoint: Endpoint) -> bool:
+        """True when this replica polls ``endpoint`` now (always, without work leases)."""
+        return self._leases is None or self._leases.owns(job_key(self.name, endpoint))
+
+    def owned_endpoints(self) -> list[Endpoint]:
+        return [e for e in self.enabled_endpoints() if self.owns(e)]
+
+    def rescale(self) -> None:
+        """Give the budget the owned jobs' share of the source's enabled jobs.
+
+        Called on every change of ownership; the budget follows assignments only (a rebalance
+        revokes everything first, and the jobs this replica keeps were spent by no one else).
+        A lower share applies at once; growth is held back for one rate window, since the
+        jobs' previous owner may have spent that part already. One exception: a process whose
+        first assignment gives it every partition (it is alone in the group) takes the whole
+        budget at once, exactly as a single replica did before work was shared.
+        """
+        total = len(self.enabled_endpoints())
+        owned = len(self.owned_endpoints())
+        metrics.OWNED_JOBS.labels(self.name).set(owned)
+        leases = self._leases
+        if leases is not None and leases.assignments != self._assignments_seen:
+            alone_at_start = not self._assignments_seen and leases.share >= 1.0
+            hold = 0.0 if alone_at_start else self.settings.rate_window_s
+            self._assignments_seen = leases.assignments
+            self.budget.rescale(asyncio.get_running_loop().time(), owned, total, hold)
+        elif leases is not None and not leases.assignments:
+            self.budget.rescale(asyncio.get_running_loop().time(), 0, total)  # owns nothing yet
+        for window, limit in self.budget.limits().items():
+            metrics.BUDGET_LIMIT.labels(self.name, window).set(limit)
+
+    async def _ownership_changed(self) -> None:
+        """Wait for a change of ownership; raise ``SourceStoppedError`` when closing."""
+        if self._leases is None:
+            raise RuntimeError("no work leases")
+        waits = [
+            asyncio.create_task(self._leases.wait_changed()),
+            asyncio.create_task(self._closing.wait()),
+        ]
+        try:
+            await asyncio.wait(waits, timeout=MAX_SLEEP_S, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+        if self._closing.is_set():
+            raise SourceStoppedError("the runner is closing")
+
+    async def moved_polls_done(self) -> None:
+        """Return once no poll of a job this replica no longer owns is running."""
+        leases = self._leases
+        while leases is not None and any(not leases.owns(key) for key in self._polling):
+            await self._poll_ended.wait()
+
+    def _ended_poll(self, key: str) -> None:
+        self._polling.discard(key)
+        ended, self._poll_ended = self._poll_ended, asyncio.Event()
+        ended.set()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -128,11 +208,14 @@ class SourceRunner:
         await self.aclose()
 
     def readiness(self) -> tuple[bool, str]:
-        """Healthy when not stopped, circuit not open, and at least one response succeeded."""
+        """Healthy when not stopped, circuit not open, and at least one response succeeded
+        (or when this replica owns none of the source's jobs)."""
         if self.stopped_reason is not None:
             return False, f"stopped: {self.stopped_reason}"
         if self.circuit.state == "open":
             return False, "circuit open: the provider keeps failing"
+        if self._leases is not None and not self.owned_endpoints():
+            return True, "ok (no jobs of this source owned here)"
         if self.last_success is None:
             return False, "no successful response yet"
         loop_now = asyncio.get_running_loop().time()
@@ -156,10 +239,22 @@ class SourceRunner:
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         while True:
+            if not self.owns(endpoint):  # another replica's job (for now)
+                try:
+                    await self._ownership_changed()
+                except SourceStoppedError:
+                    return
+                next_at = loop.time()  # a job that arrives is polled at once
+                continue
+            key = job_key(self.name, endpoint)
+            self._polling.add(key)
             try:
                 await self.poll(endpoint)
             except SourceStoppedError:
                 return
+            except WorkMovedError:
+                log.info("job moved to another replica", extra={"job": key})
+                continue
             except Exception as exc:  # one bad poll must not end the endpoint's schedule
                 self.counters.inc("polls_failed")
                 log.error(
@@ -170,6 +265,8 @@ class SourceRunner:
                         "error": self._redact(repr(exc)),
                     },
                 )
+            finally:
+                self._ended_poll(key)
             next_at += interval
             now = loop.time()
             if next_at < now:  # fell behind (long retries): skip, don't burst
@@ -195,12 +292,14 @@ class SourceRunner:
         self.counters.inc(f"polls_{result}")
         return ok
 
-    async def _acquire(self, cost: int) -> None:
+    async def _acquire(self, endpoint: Endpoint, cost: int) -> None:
         """Wait for the circuit breaker and the rate budget to allow one request."""
         loop = asyncio.get_running_loop()
         while True:
             if self.stopped_reason is not None:
                 raise SourceStoppedError(self.stopped_reason)
+            if not self.owns(endpoint):
+                raise WorkMovedError(f"{job_key(self.name, endpoint)} moved to another replica")
             now = loop.time()
             wait = self.circuit.before_request(now)
             if wait <= 0:
@@ -227,7 +326,7 @@ class SourceRunner:
         if http is None:
             raise RuntimeError("fetch() runs inside SourceRunner.run()")
         for attempt in range(1, attempts + 1):
-            await self._acquire(request.cost)
+            await self._acquire(endpoint, request.cost)
             started = loop.time()
             fetched: Fetched | None = None
             body: Any = NOT_JSON

@@ -29,6 +29,17 @@ class IngestRestSettings(ServiceSettings):
 
     service_name: str = "ingest-rest"
     publish_timeout_s: float = Field(30.0, gt=0, description="Wait for the broker's ack")
+    group_id: str = Field(
+        "coinstream-ingest-rest",
+        min_length=1,
+        description="Consumer group in which the replicas share the polling jobs",
+    )
+    work_partitions: int = Field(
+        12,
+        gt=0,
+        description="Partitions of the work topic when this service creates it: the most "
+        "replicas that get jobs. An existing topic keeps its count (it is read, not assumed)",
+    )
 
     def source(self, source: RestSource) -> SourceSettings:
         """The settings of ``source`` (its defaults if the plugin was installed later)."""

@@ -107,7 +107,7 @@ async def main(settings: IngestWsServiceSettings, stop: asyncio.Event) -> None:
         wanted = {topics.raw(n) for n in enabled} | {topics.feed_status, topics.dlq}
         specs = [s for s in topics.specs(tuple(enabled)) if s.name in wanted]  # plugins too
         if settings.checkpoints:
-            specs += topics.internal_specs()
+            specs += [s for s in topics.internal_specs() if s.name == topics.ingest_checkpoints]
         await ensure_topics(settings.kafka, specs)
     book = CheckpointBook() if settings.checkpoints else None
     positions: dict[str, dict[str, Position]] = {}
