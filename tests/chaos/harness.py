@@ -136,6 +136,16 @@ class ChaosStack:
             return 0
         return int(rows[0]["n"])
 
+    async def consolidated_after(self, since: datetime) -> int:
+        """Consolidated prices (their own table) made of trades received after ``since``."""
+        try:
+            rows = await self.sql(
+                "SELECT count(*) AS n FROM consolidated_prices WHERE received_at > $1", since
+            )
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            return 0
+        return int(rows[0]["n"])
+
     async def trade_count(self) -> int:
         try:
             rows = await self.sql("SELECT count(*) AS n FROM prices WHERE kind = 'trade'")

@@ -37,7 +37,7 @@ pytestmark = [
 
 CANONICAL = ("prices", "candles", "sentiment", "metadata", "feed_status", "alerts")
 ALERTS_READS = ("prices", "sentiment", "feed_status")
-KILL_ORDER = ("normalizer", "sink-postgres", "alerts", "ingest-rest", "ingest-ws")
+KILL_ORDER = ("normalizer", "consolidator", "sink-postgres", "alerts", "ingest-rest", "ingest-ws")
 
 
 async def test_no_record_fault_or_restart_stops_the_pipeline(
@@ -92,6 +92,8 @@ async def test_no_record_fault_or_restart_stops_the_pipeline(
                     return False
                 if name == "ingest-ws":
                     return await stack.rows_after(restarted) > 0
+                if name == "consolidator":
+                    return await stack.consolidated_after(restarted) > 0
                 if name == "ingest-rest":
                     return await stack.rows_after(restarted, kind="aggregate") > 0
                 return await stack.trade_count() > before

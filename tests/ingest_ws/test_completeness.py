@@ -136,6 +136,7 @@ async def test_a_restart_loses_no_trade_silently(
         proc.stop(timeout=20)
         await asyncio.sleep(5)
         proc.start()
+        restarted = time.monotonic()
 
         async def filled() -> list[FeedStatusEvent]:
             events = await statuses(kafka_settings, topics)
@@ -143,6 +144,7 @@ async def test_a_restart_loses_no_trade_silently(
             return events if done >= set(VENUES) else []
 
         await until(filled, "gap_filled from every venue", proc)
+        refilled_s = time.monotonic() - restarted
         _, events = await check_complete(market, kafka_settings, topics, proc)
     gaps = [e for e in events if e.status == "gap" and e.details.get("backfill") == "queued"]
     for venue in VENUES:  # the figures (pytest -s): per venue, what the outage cost
@@ -152,7 +154,8 @@ async def test_a_restart_loses_no_trade_silently(
             f"{sum(int(d['last_missing']) - int(d['first_missing']) + 1 for d in filled)} trades "
             f"in {len(filled)} gap(s), backfilled {sum(int(d['recovered']) for d in filled)}, "
             f"backfill took {max((float(d['seconds']) for d in filled), default=0):.2f} s "
-            f"({sum(int(d['requests']) for d in filled)} requests)"
+            f"({sum(int(d['requests']) for d in filled)} requests); every venue filled "
+            f"{refilled_s:.1f} s after the restart"
         )
     assert {e.source for e in gaps} == set(VENUES)
     assert all(e.window_start and e.window_end for e in gaps)
