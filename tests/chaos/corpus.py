@@ -221,3 +221,15 @@ def canonical_corpus(topic_kind: str) -> list[Poison]:
             Poison("trade id with a space", _price(trade_id="1 2")),
         ]
     return items
+
+
+def internal_corpus() -> list[Poison]:
+    """Records the internal trades-by-asset topic may receive that the consolidator must
+    dead-letter (it reads single trades and JSON arrays of them)."""
+    return [
+        *canonical_corpus("prices"),
+        Poison("a quote, not a trade", _price(kind="quote", size=None)),
+        Poison("array with a broken element", b'[{"type": "price"}]'),
+        Poison("array cut short", b'[{"type": "price", "kind": "trade"'),
+        Poison("array of numbers", b"[1, 2, 3]"),
+    ]

@@ -24,7 +24,7 @@ from coinstream.devstack.postgres import LocalPostgres
 from coinstream.runtime import KafkaSettings
 from coinstream.schemas import RAW_SOURCES
 
-from .corpus import canonical_corpus, oversized_metadata, raw_corpus
+from .corpus import canonical_corpus, internal_corpus, oversized_metadata, raw_corpus
 from .harness import TRADE_VENUES, ChaosStack, Fault, Injected, utc_now
 
 pytestmark = [
@@ -69,11 +69,12 @@ async def test_no_record_fault_or_restart_stops_the_pipeline(
         canonical: list[Injected] = []
         for kind in CANONICAL:
             canonical += await stack.inject(getattr(topics, kind), canonical_corpus(kind))
-        canon_fault = Fault("poison on every canonical topic", time.monotonic())
+        internal = await stack.inject(topics.trades_by_asset, internal_corpus())
+        canon_fault = Fault("poison on every canonical and internal topic", time.monotonic())
         canon_fault.recovered_s = await stack.flowing_after(
             t_canon, "trades after canonical poison", 30
         )
-        canon_fault.notes["records_in"] = len(canonical)
+        canon_fault.notes["records_in"] = len(canonical) + len(internal)
 
         # -- 3. SIGKILL each service mid-stream ---------------------------------------------
         kills: list[Fault] = []
@@ -138,7 +139,7 @@ async def test_no_record_fault_or_restart_stops_the_pipeline(
         assert published - distinct <= 0.05 * distinct, (published, distinct)
 
         # every poison record is in the DLQ, from the service(s) that consume its topic
-        wanted = {(i.topic, i.partition, i.offset): i for i in injected + canonical}
+        wanted = {(i.topic, i.partition, i.offset): i for i in injected + canonical + internal}
         expected: dict[tuple[str, str, int, int], Injected] = {}
         for i in injected:
             expected[("normalizer", i.topic, i.partition, i.offset)] = i
@@ -146,6 +147,8 @@ async def test_no_record_fault_or_restart_stops_the_pipeline(
             expected[("sink-postgres", i.topic, i.partition, i.offset)] = i
             if any(i.topic == getattr(topics, k) for k in ALERTS_READS):
                 expected[("alerts", i.topic, i.partition, i.offset)] = i
+        for i in internal:
+            expected[("consolidator", i.topic, i.partition, i.offset)] = i
         letters = await stack.dead_letters(min_records=len(expected))
         missing = [
             f"{svc} {i.poison.name} @ {i.topic}:{i.partition}:{i.offset}"
@@ -178,7 +181,7 @@ async def test_no_record_fault_or_restart_stops_the_pipeline(
             ids = {(i.topic, i.partition, i.offset) for i in batch}
             return len({k[1:] for k in letters if k[1:] in ids})
 
-        for fault, batch in ((raw_fault, injected), (canon_fault, canonical)):
+        for fault, batch in ((raw_fault, injected), (canon_fault, canonical + internal)):
             report["faults"].append({
                 "fault": fault.name, "records_in": len(batch), "dead_lettered": dead_lettered(batch),
                 "lost": 0, "duplicated": 0, "recovered_s": round(fault.recovered_s or 0, 2),
