@@ -40,6 +40,7 @@ def replica(kafka: KafkaSettings, sim: SimServer, log_dir: Path, name: str) -> S
         local_broker=not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
         log_dir=log_dir / name,
         rest_sources=(),
+        ws_venues=VENUES,  # the exchanges: one job per symbol
         extra_env={
             "ingest-ws": {
                 "INGEST_WS_CHECKPOINT_INTERVAL_S": "0.5",
