@@ -246,7 +246,14 @@ class FeedRunner:
             readers = {p.name: p.seq_points for p in build_protocols(self.settings)}
             readers = {v.name: readers[v.name] for v in feeds.venues}
             keep = self.jobs.keeper(jobs)
-            loaded = await load_positions(self.settings.kafka, readers)
+            try:
+                loaded = await load_positions(self.settings.kafka, readers)
+            except Exception as exc:  # the broker is away: resume from what this replica knows
+                log.warning(
+                    "checkpoints not read; streams new to this replica start without them",
+                    extra={"error": repr(exc)},
+                )
+                loaded = {}
             for venue, found in loaded.items():
                 for key, pos in found.items():
                     if keep(venue, key):
