@@ -287,10 +287,10 @@ def test_topic_script_creates_exactly_the_schema_topics(tmp_path: Path) -> None:
     created = _created(calls)
     specs = Topics("acme").specs() + Topics("acme").internal_specs()
     assert sorted(created) == sorted(s.name for s in specs)
-    work = Topics("acme").ingest_rest_work
+    work = {Topics("acme").ingest_rest_work, Topics("acme").ingest_ws_work}
     for spec in specs:
         topic = created[spec.name]
-        partitions = spec.partitions if spec.name == work else 6  # work topics: a fixed count
+        partitions = spec.partitions if spec.name in work else 6  # work topics: a fixed count
         assert topic["partitions"] == partitions and topic["replication"] == 3
         for key, value in spec.configs.items():
             assert topic["configs"][key] == value
@@ -301,9 +301,9 @@ def test_topic_script_creates_exactly_the_schema_topics(tmp_path: Path) -> None:
 
 def test_topic_script_defaults_match_compose(tmp_path: Path, compose: dict[str, Any]) -> None:
     created = _created(run_topics_script(tmp_path))
-    work = created.pop(Topics().ingest_rest_work)
+    work = [created.pop(Topics().ingest_rest_work), created.pop(Topics().ingest_ws_work)]
     assert {t["partitions"] for t in created.values()} == {Topics().specs()[0].partitions}
-    assert work["partitions"] == Topics().internal_specs()[-1].partitions
+    assert {w["partitions"] for w in work} == {Topics().internal_specs()[-1].partitions}
     assert all(name.startswith("coinstream.") for name in created)
     env = compose["services"]["kafka-init"]["environment"]
     assert env["BOOTSTRAP_SERVERS"] == "kafka:19092"

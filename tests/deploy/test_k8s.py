@@ -254,6 +254,14 @@ def test_ingest_rest_rolls_like_any_consumer_group() -> None:
     assert deployment["spec"].get("strategy", {}).get("type", "RollingUpdate") == "RollingUpdate"
 
 
+def test_ingest_ws_rolls_like_any_consumer_group() -> None:
+    """Replicas share ingest-ws's streams through the work group (a moved stream resumes from
+    its checkpoint), so a rollout may overlap old and new pods; the base keeps one replica."""
+    deployment = of_kind("Deployment")["ingest-ws"]
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"].get("strategy", {}).get("type", "RollingUpdate") == "RollingUpdate"
+
+
 def test_topic_job_runs_the_shared_script() -> None:
     (job,) = of_kind("Job").values()
     c = job["spec"]["template"]["spec"]["containers"][0]

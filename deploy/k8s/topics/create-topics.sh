@@ -53,6 +53,8 @@ create normalizer.trades-by-asset.v1 --config "retention.ms=$DAY_MS"
 # internal, empty: ingest-rest replicas share its partitions (and so the polling jobs) through
 # a consumer group; more replicas than partitions sit idle
 create_with "$WORK_PARTITIONS" ingest-rest.work.v1 --config "retention.ms=$DAY_MS"
+# internal, empty: the same for ingest-ws replicas (and so the venue streams)
+create_with "$WORK_PARTITIONS" ingest-ws.work.v1 --config "retention.ms=$DAY_MS"
 
 echo "topics now on the cluster:"
 "$TOPICS_CMD" --bootstrap-server "$BOOTSTRAP" --list

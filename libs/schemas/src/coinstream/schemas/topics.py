@@ -114,6 +114,11 @@ class Topics:
         """The work topic of ingest-rest: its replicas split the polling jobs by partition."""
         return self.work("ingest-rest")
 
+    @property
+    def ingest_ws_work(self) -> str:
+        """The work topic of ingest-ws: its replicas split the venue streams by partition."""
+        return self.work("ingest-ws")
+
     def internal_specs(self, partitions: int = 3, work_partitions: int = 12) -> list[TopicSpec]:
         """Topics the services keep for themselves (not part of the subscriber contract).
 
@@ -135,6 +140,12 @@ class Topics:
             ),
             TopicSpec(
                 self.ingest_rest_work,
+                work_partitions,
+                "none: membership only, no records",
+                {"retention.ms": "86400000"},
+            ),
+            TopicSpec(
+                self.ingest_ws_work,
                 work_partitions,
                 "none: membership only, no records",
                 {"retention.ms": "86400000"},

@@ -85,10 +85,29 @@ class CheckpointBook:
     def __init__(self) -> None:
         self.positions: dict[tuple[str, str], Position] = {}
         self._dirty: set[tuple[str, str]] = set()
+        self._keep: Callable[[str, str], bool] | None = None
+
+    def retain(self, keep: Callable[[str, str], bool]) -> None:
+        """From now on hold and write only the streams ``keep(venue, key)`` accepts: those of
+        the jobs this replica owns. The others are forgotten, so a late acknowledgement of a
+        stream that moved to another replica never overwrites its new owner's checkpoint."""
+        self._keep = keep
+        for pair in [p for p in self.positions if not keep(*p)]:
+            del self.positions[pair]
+        self._dirty = {p for p in self._dirty if keep(*p)}
+
+    def merge(self, venue: str, key: str, pos: Position) -> None:
+        """A position read from Kafka, kept unless this book already holds a newer one."""
+        held = self.positions.get((venue, key))
+        if held is None or pos.last > held.last:
+            self.positions[(venue, key)] = pos
 
     def acked(self, venue: str, marks: Marks, partition: int, next_offset: int) -> None:
         """Records carrying ``marks`` were acknowledged up to ``next_offset`` of ``partition``."""
+        keep = self._keep
         for key, (seq, at, _kafka_key) in marks.items():
+            if keep is not None and not keep(venue, key):
+                continue  # a stream that moved away while its last records were in flight
             pos = self.positions.get((venue, key))
             if pos is None:
                 self.positions[(venue, key)] = Position(seq, at, partition, next_offset)
@@ -101,6 +120,8 @@ class CheckpointBook:
     def open_hole(
         self, venue: str, key: str, first: int, last: int, start: float | None, end: float
     ) -> None:
+        if self._keep is not None and not self._keep(venue, key):
+            return
         pos = self.positions.setdefault((venue, key), Position(last))
         if all(h[:2] != (first, last) for h in pos.holes):
             pos.holes.append((first, last, start, end))
@@ -120,9 +141,11 @@ class CheckpointBook:
 
     def drain(self) -> list[tuple[bytes, bytes]]:
         """(record key, value) of every position changed since the last drain."""
+        keep = self._keep
         out = [
             (f"{venue}:{key}".encode(), self.positions[(venue, key)].to_json())
             for venue, key in sorted(self._dirty)
+            if (keep is None or keep(venue, key)) and (venue, key) in self.positions
         ]
         self._dirty.clear()
         return out

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -82,7 +82,10 @@ class Venue:
         sink: Sink,
         watchdog_interval_s: float = 0.5,
         book: CheckpointBook | None = None,
+        jobs: Collection[str] | None = None,
     ) -> None:
+        """``jobs``: connect only the streams of these jobs (``VenueProtocol.job_keys``);
+        None connects every configured stream."""
         self.protocol = protocol
         self.name = protocol.name
         self.settings: VenueSettings = protocol.settings
@@ -94,7 +97,7 @@ class Venue:
         self.clock = Clock()
         self.ids = EnvelopeIds()
         self.envelope_parts = EnvelopeParts(self.name, self.ids)
-        self.shards = [Shard(self, plan) for plan in protocol.plan()]
+        self.shards = [Shard(self, plan) for plan in protocol.plan(jobs)]
         self.backfiller = Backfiller(protocol, sink, self.status, book)
         self.frames = 0
         self.counters: dict[str, int] = {}

@@ -63,3 +63,9 @@ CREDITS_REMAINING = Gauge(
 SUBSCRIPTIONS = Gauge(
     "ingest_ws_subscriptions", "Subscriptions the venue acknowledged, per shard", ["venue", "shard"]
 )
+OWNED_JOBS = Gauge(
+    "ingest_ws_owned_jobs", "Stream jobs (symbols; whole aggregator venues) held here", ["venue"]
+)
+WORK_PARTITIONS_OWNED = Gauge(
+    "ingest_ws_work_partitions_owned", "Partitions of the work topic this replica owns now"
+)

@@ -453,6 +453,24 @@ class KafkaPublisher:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="kafka-publisher")
 
+    def idle(self) -> bool:
+        """Nothing buffered, held or unacknowledged."""
+        return not (
+            self._buf or self._status or self._open or self._single or self._letters
+        ) and all(f.done() for f in self._unacked.values())
+
+    async def flush(self, deadline_s: float) -> bool:
+        """Send everything offered so far and wait for its acknowledgements (so the
+        checkpoints cover it), without closing. False if ``deadline_s`` passed first."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + deadline_s
+        while not self.idle():
+            if loop.time() >= end or self._task is None or self._task.done():
+                return False
+            self._wake.set()
+            await asyncio.sleep(0.02)
+        return True
+
     async def aclose(self, deadline_s: float = 10.0) -> None:
         """Stop accepting, send what is buffered within ``deadline_s``, then flush."""
         self._closing = True

@@ -44,6 +44,18 @@ class IngestWsServiceSettings(ServiceSettings):
         True, description="Keep where each stream left off in Kafka, to detect gaps across restarts"
     )
     checkpoint_interval_s: float = Field(2.0, gt=0, description="How often checkpoints are written")
+    group_id: str = Field(
+        "coinstream-ingest-ws",
+        min_length=1,
+        description="Consumer group in which the replicas share the venue streams",
+    )
+    work_partitions: int = Field(
+        12,
+        gt=0,
+        description="Partitions of the work topic when this service creates it: the most "
+        "replicas that get streams. An existing topic keeps its count (it is read, not "
+        "assumed)",
+    )
 
     def venues(self) -> dict[str, VenueSettings]:
         """Settings of every registered venue by name (its defaults if the class was built

@@ -8,7 +8,7 @@ classification, and optional REST trade history. Nothing here does I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field
@@ -194,18 +194,53 @@ class VenueProtocol:
         sc = self.stream_channels
         return [c for c in self.channel_list if sc is None or c in sc]
 
-    def symbol_shards(self) -> list[tuple[str, ...]]:
-        """Group symbols so each connection holds at most ``max_streams_per_connection``."""
+    def symbol_shards(self, jobs: Collection[str] | None = None) -> list[tuple[str, ...]]:
+        """Group symbols (those of ``jobs`` only, if given) so each connection holds at most
+        ``max_streams_per_connection``."""
         per_symbol = max(1, len(self.data_channels()))
         per_shard = max(1, self.settings.max_streams_per_connection // per_symbol)
-        syms = list(self.symbols.canonical)
+        syms = [s for s in self.symbols.canonical if jobs is None or self.job_key(s) in jobs]
         return [tuple(syms[i : i + per_shard]) for i in range(0, len(syms), per_shard)]
 
-    def plan(self) -> list[ShardPlan]:
-        """Every connection of the venue; more than ``max_connections`` is a ``ConfigError``."""
-        plans = [self.shard(i, syms) for i, syms in enumerate(self.symbol_shards())]
+    def plan(self, jobs: Collection[str] | None = None) -> list[ShardPlan]:
+        """Every connection of the venue, or of the jobs in ``jobs`` (see ``job_keys``); more
+        than ``max_connections`` is a ``ConfigError``."""
+        plans = [self.shard(i, syms) for i, syms in enumerate(self.symbol_shards(jobs))]
         self.check_connections(len(plans))
         return plans
+
+    # -- sharing the streams between replicas ------------------------------------------------
+    # Replicas split a venue's streams into jobs (``coinstream.runtime.WorkLeases`` work keys);
+    # each job is held by one replica at a time and moves as a whole. By default a job is a
+    # symbol with all its channels (``binance/BTC-USDT``): they share a connection shard and
+    # the symbol's sequences. A venue whose limits are per account rather than per symbol
+    # (connections per key, a daily credit budget counted in the process) sets
+    # ``split_by_symbol = False``: its one job is the whole venue (``coingecko-ws/*``).
+    split_by_symbol = True
+
+    def venue_job(self) -> str:
+        """The one job of a venue that is not split by symbol."""
+        return f"{self.name}/*"
+
+    def job_key(self, symbol: str) -> str:
+        """The job holding ``symbol``'s streams."""
+        return f"{self.name}/{symbol}" if self.split_by_symbol else self.venue_job()
+
+    def job_keys(self) -> tuple[str, ...]:
+        """Every job of this venue's configured streams."""
+        if not self.split_by_symbol:
+            return (self.venue_job(),)
+        return tuple(self.job_key(s) for s in self.symbols.canonical)
+
+    def job_of_stream(self, stream_key: str) -> str:
+        """The job a sequenced stream (checkpoint key ``trade:BTC-USDT``) belongs to."""
+        if not self.split_by_symbol:
+            return self.venue_job()
+        return self.job_key(stream_key.partition(":")[2])
+
+    def owns_venue(self, jobs: Collection[str] | None) -> bool:
+        """For venues not split by symbol: whether ``jobs`` (None: all) holds the venue."""
+        return jobs is None or self.venue_job() in jobs
 
     def check_connections(self, count: int) -> None:
         limit = self.settings.max_connections

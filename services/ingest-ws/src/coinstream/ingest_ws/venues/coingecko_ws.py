@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Collection
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -134,6 +135,7 @@ def _chunks(items: list[Any], size: int) -> list[list[Any]]:
 class CoinGeckoWsProtocol(VenueProtocol):
     name = NAME
     settings_class = CoinGeckoWsSettings
+    split_by_symbol = False  # connections per key and the credit budget are the venue's
     channels = frozenset({C1, G1, G2, G3})
     aliases = {"C1": C1, "G1": G1, "G2": G2, "G3": G3}
 
@@ -181,9 +183,12 @@ class CoinGeckoWsProtocol(VenueProtocol):
                        for t in s.ohlcv_tokens]  # fmt: skip
         return out
 
-    def plan(self) -> list[ShardPlan]:
+    def plan(self, jobs: Collection[str] | None = None) -> list[ShardPlan]:
         """Each channel's targets in chunks of ``max_subscriptions_per_channel``; shard ``i``
-        takes chunk ``i`` of every channel."""
+        takes chunk ``i`` of every channel. Not split between replicas: one job for the
+        venue (``jobs`` without it: no connection)."""
+        if not self.owns_venue(jobs):
+            return []
         limit = self.cg.max_subscriptions_per_channel
         per_coin = max(1, len(self.vs))
         if per_coin > limit:

@@ -23,6 +23,7 @@ errors 1001-1010 stop the shard; 4004 (too many connections) and 1000-1014 recon
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -119,6 +120,7 @@ Unit = tuple[str, int | None, str | None, Any]
 class CoinMarketCapWsProtocol(VenueProtocol):
     name = NAME
     settings_class = CoinMarketCapWsSettings
+    split_by_symbol = False  # connections per key and the credit budget are the venue's
     channels = frozenset({MARKET, AGG, SWAPS, KLINE})
     aliases = {"market": MARKET, "prices": AGG, "transactions": SWAPS, "swaps": SWAPS,
                "kline": KLINE, "klines": KLINE}  # fmt: skip
@@ -154,8 +156,11 @@ class CoinMarketCapWsProtocol(VenueProtocol):
             out += [(KLINE, pid, i, a) for pid, a in self.tokens for i in self.cmc.kline_intervals]
         return out
 
-    def plan(self) -> list[ShardPlan]:
-        """Subscriptions in connections of at most ``max_subscriptions_per_connection``."""
+    def plan(self, jobs: Collection[str] | None = None) -> list[ShardPlan]:
+        """Subscriptions in connections of at most ``max_subscriptions_per_connection``.
+        Not split between replicas: one job for the venue (``jobs`` without it: none)."""
+        if not self.owns_venue(jobs):
+            return []
         units = self.units()
         size = self.cmc.max_subscriptions_per_connection
         parts = [units[i : i + size] for i in range(0, len(units), size)]
