@@ -359,6 +359,33 @@ def _times_ok(event_time: datetime, received_at: datetime) -> bool:
     )
 
 
+def _identity(
+    kind: str, source: str, symbol: str, base: str, quote: str, asset_id: str | None,
+    native: str | None, ident: str, event_time: datetime, received_at: datetime,
+) -> FastPrice:  # fmt: skip
+    """A ``FastPrice`` of ``kind`` with the fields every builder sets."""
+    p = _new(FastPrice)
+    p.event_id = ident
+    p.event_time = event_time
+    p.received_at = received_at
+    p.source = source
+    p.kind = kind
+    p.symbol = symbol
+    p.base = base
+    p.quote = quote
+    p.asset_id = asset_id
+    p.native_symbol = native
+    return p
+
+
+def _context_ok(p: FastPrice, event_time: datetime, received_at: datetime) -> bool:
+    """The contract's time bounds, and an instrument identity checked once before."""
+    return (
+        _times_ok(event_time, received_at)
+        and (p.source, p.symbol, p.base, p.quote, p.asset_id, p.native_symbol) in _checked_identity
+    )
+
+
 def trade(
     middle: str, source: str, symbol: str, base: str, quote: str, asset_id: str | None,
     native: str | None, ident: str, event_time: datetime, event_time_text: str, received_at: datetime,
@@ -370,17 +397,9 @@ def trade(
     must be ``utc_text`` of the times and ``middle`` the ``middle_of()`` of the instrument.
     Callers check that and fall back to ``FastPrice``.
     """
-    p = _new(FastPrice)
-    p.event_id = ident
-    p.event_time = event_time
-    p.received_at = received_at
-    p.source = source
-    p.kind = "trade"
-    p.symbol = symbol
-    p.base = base
-    p.quote = quote
-    p.asset_id = asset_id
-    p.native_symbol = native
+    p = _identity(
+        "trade", source, symbol, base, quote, asset_id, native, ident, event_time, received_at
+    )
     p.price = price
     p.size = size
     p.side = side
@@ -391,8 +410,7 @@ def trade(
         and price > 0 and size >= 0
         and trade_id[:1].isalnum() and trade_id.replace("-", "").isalnum()
         and len(trade_id) <= 64 and trade_id.isascii()
-        and _times_ok(event_time, received_at)
-        and (source, symbol, base, quote, asset_id, native) in _checked_identity
+        and _context_ok(p, event_time, received_at)
     )  # fmt: skip
     p.wire = (
         f'{{"schema_version":{_VERSION},"event_id":"{ident}","event_time":"{event_time_text}"'
@@ -410,17 +428,9 @@ def quote(
     received_text: str, bid: Decimal, bid_size: Decimal, ask: Decimal, ask_size: Decimal,
 ) -> FastPrice:  # fmt: skip
     """A quote (best bid/ask) ``FastPrice`` with its wire bytes written directly."""
-    p = _new(FastPrice)
-    p.event_id = ident
-    p.event_time = event_time
-    p.received_at = received_at
-    p.source = source
-    p.kind = "quote"
-    p.symbol = symbol
-    p.base = base
-    p.quote = quote
-    p.asset_id = asset_id
-    p.native_symbol = native
+    p = _identity(
+        "quote", source, symbol, base, quote, asset_id, native, ident, event_time, received_at
+    )
     p.bid = bid
     p.bid_size = bid_size
     p.ask = ask
@@ -430,8 +440,7 @@ def quote(
         max(map(len, texts)) <= 78
         and all(d.is_finite() for d in (bid, ask, bid_size, ask_size))
         and bid > 0 and ask > 0 and bid_size >= 0 and ask_size >= 0
-        and _times_ok(event_time, received_at)
-        and (source, symbol, base, quote, asset_id, native) in _checked_identity
+        and _context_ok(p, event_time, received_at)
     )  # fmt: skip
     bt, bst, at, ast = texts
     p.wire = (
