@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+import orjson
 
 DATA = "data"
 HEARTBEAT = "heartbeat"
@@ -41,6 +44,17 @@ class Frame:
     @property
     def is_data(self) -> bool:
         return self.kind == DATA
+
+
+def json_object(text: str | bytes) -> dict[str, Any] | Frame:
+    """A frame's JSON object, or the ``unknown`` frame that says why it is not one."""
+    try:
+        msg: Any = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return Frame(UNKNOWN, "unknown", detail="not JSON")
+    if not isinstance(msg, dict):
+        return Frame(UNKNOWN, "unknown")
+    return msg
 
 
 @dataclass(slots=True, eq=False)

@@ -7,12 +7,19 @@ beyond ``url_max_streams`` are added with SUBSCRIBE messages (paced by the contr
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 from pydantic import Field
 
-from coinstream.ingest_ws.frames import CONTROL, DATA, ERROR, SHUTDOWN, UNKNOWN, Frame, Route
+from coinstream.ingest_ws.frames import (
+    CONTROL,
+    DATA,
+    ERROR,
+    SHUTDOWN,
+    UNKNOWN,
+    Frame,
+    Route,
+    json_object,
+)
 from coinstream.ingest_ws.symbols import split, split_concatenated
 from coinstream.ingest_ws.venues.base import (
     Backfill,
@@ -153,12 +160,9 @@ class BinanceProtocol(VenueProtocol):
         return Frame(DATA, text[_PREFIX_LEN:end], symbol, streams, seq, exchange_ms)
 
     def _parse(self, text: str) -> Frame:
-        try:
-            msg: Any = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return Frame(UNKNOWN, "unknown", detail="not JSON")
-        if not isinstance(msg, dict):
-            return Frame(UNKNOWN, "unknown")
+        msg = json_object(text)
+        if isinstance(msg, Frame):
+            return msg
         stream = msg.get("stream")
         if not isinstance(stream, str):
             if "code" in msg:

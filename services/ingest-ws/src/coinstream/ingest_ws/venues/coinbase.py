@@ -7,8 +7,6 @@ arrive every second and keep quiet subscriptions open.
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 from pydantic import Field
 
@@ -22,6 +20,7 @@ from coinstream.ingest_ws.frames import (
     Frame,
     StreamId,
     iso_to_ms,
+    json_object,
 )
 from coinstream.ingest_ws.venues.base import (
     Backfill,
@@ -87,12 +86,9 @@ class CoinbaseProtocol(VenueProtocol):
         return ShardPlan(index, self.settings.url, tuple(messages), streams, symbols)
 
     def classify(self, text: str) -> Frame:
-        try:
-            msg: Any = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return Frame(UNKNOWN, "unknown", detail="not JSON")
-        if not isinstance(msg, dict):
-            return Frame(UNKNOWN, "unknown")
+        msg = json_object(text)
+        if isinstance(msg, Frame):
+            return msg
         channel = msg.get("channel")
         if not isinstance(channel, str):
             if msg.get("type") == "error":

@@ -43,6 +43,7 @@ from coinstream.ingest_ws.frames import (
     UNKNOWN,
     Frame,
     StreamId,
+    json_object,
 )
 from coinstream.ingest_ws.symbols import env_name
 from coinstream.ingest_ws.venues.base import ShardPlan, VenueProtocol, VenueSettings
@@ -269,12 +270,9 @@ class CoinGeckoWsProtocol(VenueProtocol):
 
     # -- frames ----------------------------------------------------------------------------------
     def classify(self, text: str) -> Frame:
-        try:
-            msg: Any = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return Frame(UNKNOWN, "unknown", detail="not JSON")
-        if not isinstance(msg, dict):
-            return Frame(UNKNOWN, "unknown")
+        msg = json_object(text)
+        if isinstance(msg, Frame):
+            return msg
         kind = msg.get("type")
         if isinstance(kind, str):
             return self._control(kind, msg)

@@ -30,7 +30,17 @@ import orjson
 from pydantic import Field, SecretStr
 
 from coinstream.ingest_ws.errors import ConfigError
-from coinstream.ingest_ws.frames import CONTROL, DATA, ERROR, FATAL, PONG, UNKNOWN, Frame, StreamId
+from coinstream.ingest_ws.frames import (
+    CONTROL,
+    DATA,
+    ERROR,
+    FATAL,
+    PONG,
+    UNKNOWN,
+    Frame,
+    StreamId,
+    json_object,
+)
 from coinstream.ingest_ws.symbols import env_name
 from coinstream.ingest_ws.venues.base import ShardPlan, VenueProtocol, VenueSettings
 
@@ -213,12 +223,9 @@ class CoinMarketCapWsProtocol(VenueProtocol):
 
     # -- frames ----------------------------------------------------------------------------------
     def classify(self, text: str) -> Frame:
-        try:
-            msg: Any = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return Frame(UNKNOWN, "unknown", detail="not JSON")
-        if not isinstance(msg, dict):
-            return Frame(UNKNOWN, "unknown")
+        msg = json_object(text)
+        if isinstance(msg, Frame):
+            return msg
         kind = msg.get("type")
         if kind == "data" or (kind is None and isinstance(msg.get("data"), dict)):
             return self._data(msg)

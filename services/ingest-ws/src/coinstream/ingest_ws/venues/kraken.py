@@ -6,8 +6,6 @@ duplicates; a trade snapshot (the last 50 trades) after a reconnect can fill the
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 from pydantic import Field
 
@@ -21,6 +19,7 @@ from coinstream.ingest_ws.frames import (
     Frame,
     StreamId,
     iso_to_ms,
+    json_object,
 )
 from coinstream.ingest_ws.symbols import split, split_at
 from coinstream.ingest_ws.venues.base import (
@@ -104,12 +103,9 @@ class KrakenProtocol(VenueProtocol):
         return orjson.dumps({"method": "ping", "req_id": self.next_req_id()}).decode()
 
     def classify(self, text: str) -> Frame:
-        try:
-            msg: Any = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return Frame(UNKNOWN, "unknown", detail="not JSON")
-        if not isinstance(msg, dict):
-            return Frame(UNKNOWN, "unknown")
+        msg = json_object(text)
+        if isinstance(msg, Frame):
+            return msg
         channel = msg.get("channel")
         if not isinstance(channel, str):
             method = msg.get("method")
